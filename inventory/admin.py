@@ -1,0 +1,48 @@
+from django.contrib import admin
+from django.template.response import TemplateResponse
+
+from inventory.models import Client, Pipeline
+
+
+def _show_new_keys(request, keys: list[tuple[Client, str]], title: str) -> TemplateResponse:
+    """Render the new raw keys on a page of their own: they are never stored or shown again."""
+    return TemplateResponse(
+        request,
+        "admin/inventory/client/new_keys.html",
+        {**admin.site.each_context(request), "title": title, "keys": keys},
+    )
+
+
+@admin.register(Client)
+class ClientAdmin(admin.ModelAdmin):
+    list_display = [
+        "slug",
+        "name",
+        "is_active",
+        "auto_register_pipelines",
+        "key_prefix",
+        "key_rotated_at",
+    ]
+    list_filter = ["is_active", "auto_register_pipelines"]
+    search_fields = ["slug", "name"]
+    readonly_fields = ["key_prefix", "key_rotated_at", "created_at", "updated_at"]
+    actions = ["rotate_keys"]
+
+    @admin.action(description="Rotate the ingestion key of the selected clients")
+    def rotate_keys(self, request, queryset):
+        keys = [(client, client.rotate_key()) for client in queryset.order_by("slug")]
+        return _show_new_keys(request, keys, "New ingestion keys")
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # A new client gets its first key right away; this page is the only place it appears.
+        return _show_new_keys(request, [(obj, obj.rotate_key())], f"Client {obj.slug} created")
+
+
+@admin.register(Pipeline)
+class PipelineAdmin(admin.ModelAdmin):
+    list_display = ["slug", "client", "platform", "owner", "freshness_minutes", "is_active"]
+    list_filter = ["platform", "is_active", "client"]
+    list_select_related = ["client"]
+    search_fields = ["slug", "name", "owner", "client__slug"]
+    autocomplete_fields = ["client"]
+    readonly_fields = ["created_at", "updated_at"]

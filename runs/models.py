@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from inventory.models import Client, Pipeline
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCESS = "success", "Success"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    SKIPPED = "skipped", "Skipped"
+
+
+NON_TERMINAL_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+TERMINAL_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.SKIPPED)
+# Failure rates count failed / (success + failed); canceled and skipped runs stay out.
+OUTCOME_STATUSES = (RunStatus.SUCCESS, RunStatus.FAILED)
+
+
+class RunQuerySet(models.QuerySet):
+    def for_client(self, client: Client) -> RunQuerySet:
+        return self.filter(pipeline__client=client)
+
+    def for_pipeline(self, pipeline: Pipeline) -> RunQuerySet:
+        return self.filter(pipeline=pipeline)
+
+    def finished(self) -> RunQuerySet:
+        return self.filter(status__in=TERMINAL_STATUSES)
+
+    def failed(self) -> RunQuerySet:
+        return self.filter(status=RunStatus.FAILED)
+
+    def in_progress(self) -> RunQuerySet:
+        return self.filter(status__in=NON_TERMINAL_STATUSES)
+
+    def newest_first(self) -> RunQuerySet:
+        return self.order_by("-started_at", "-id")
+
+
+class Run(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    # No index of its own: the unique (pipeline_id, external_run_id) constraint leads with it.
+    pipeline = models.ForeignKey(
+        Pipeline, on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
+    external_run_id = models.CharField(
+        max_length=255, help_text="The scheduler's own id for this run."
+    )
+    status = models.CharField(max_length=16, choices=RunStatus.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Derived by PostgreSQL so that it can never disagree with the two timestamps.
+    duration = models.GeneratedField(
+        expression=F("finished_at") - F("started_at"),
+        output_field=models.DurationField(),
+        db_persist=True,
+    )
+    error_message = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When CHM first received it.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # The idempotency key of ingestion: a replayed run never becomes a second row.
+            models.UniqueConstraint(
+                fields=["pipeline", "external_run_id"], name="run_pipeline_external_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="run_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True) | Q(finished_at__gte=F("started_at")),
+                name="run_finished_not_before_started",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=NON_TERMINAL_STATUSES) | Q(finished_at__isnull=True),
+                name="run_in_progress_not_finished",
+            ),
+            models.CheckConstraint(
+                condition=~Q(external_run_id=""), name="run_external_id_not_empty"
+            ),
+        ]
+        indexes = [
+            # A pipeline's history, newest first (pipeline page, latest-run lookups).
+            models.Index(
+                F("pipeline"), F("started_at").desc(), F("id").desc(), name="run_pipeline_started"
+            ),
+            # Time-windowed reads across pipelines (run explorer, daily and weekly views).
+            models.Index(F("started_at").desc(), F("id").desc(), name="run_started"),
+            # Latest success-or-failed run per pipeline (triage, flakiness) without the noise.
+            models.Index(
+                F("pipeline"),
+                F("started_at").desc(),
+                F("id").desc(),
+                name="run_pipeline_outcome",
+                condition=Q(status__in=OUTCOME_STATUSES),
+            ),
+            # Runs still in progress (stuck and long-running checks).
+            models.Index(
+                F("pipeline"),
+                F("started_at"),
+                name="run_in_progress",
+                condition=Q(status__in=NON_TERMINAL_STATUSES),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_run_id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import ClientFactory, PipelineFactory
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="oncall", password="not-a-real-password", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    """Django's test client, logged in as a staff user."""
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def chm_client(db):
+    """A CHM client (customer account) with its raw key on ``.raw_key``."""
+    return ClientFactory(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def pipeline(chm_client):
+    return PipelineFactory(client=chm_client, slug="orders-etl")
