@@ -34,6 +34,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Benchmarks are runnable scripts under bench/ (helpers there start with "_"); each prints
+# its figures as ratios against a floor it measures in the same run.
+bench: $(STAMP)
+	@set -e; for script in bench/[a-z]*.py; do echo "== $$script"; $(PY) $$script; done
+
 db-stop: $(STAMP)
 	$(PY) -c "from pathlib import Path; from chm_project.embedded_db import stop_embedded_server as s; print('stopped' if s(Path('var')) else 'not running')"
 
