@@ -18,8 +18,8 @@ SELECT
     agg.skipped,
     agg.failures::double precision / NULLIF(agg.successes + agg.failures, 0) AS failure_rate
 FROM generate_series(
-        date_trunc('day', now() AT TIME ZONE 'UTC') - interval '365 days',
-        date_trunc('day', now() AT TIME ZONE 'UTC'),
+        date_trunc('day', statement_timestamp() AT TIME ZONE 'UTC') - interval '365 days',
+        date_trunc('day', statement_timestamp() AT TIME ZONE 'UTC'),
         interval '1 day'
     ) AS d(day)
 CROSS JOIN LATERAL (

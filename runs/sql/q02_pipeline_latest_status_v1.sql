@@ -30,14 +30,14 @@ SELECT
     (
         p.freshness_minutes IS NOT NULL
         AND COALESCE(last_success.finished_at, p.created_at)
-            + p.freshness_minutes * interval '1 minute' < now()
+            + p.freshness_minutes * interval '1 minute' < statement_timestamp()
     ) AS is_stale,
     CASE
         WHEN last_run.id IS NULL THEN 'never_run'
         WHEN last_outcome.status = 'failed' THEN 'failing'
         WHEN p.freshness_minutes IS NOT NULL
              AND COALESCE(last_success.finished_at, p.created_at)
-                 + p.freshness_minutes * interval '1 minute' < now() THEN 'stale'
+                 + p.freshness_minutes * interval '1 minute' < statement_timestamp() THEN 'stale'
         WHEN last_run.status IN ('queued', 'running') THEN 'running'
         ELSE 'healthy'
     END AS health

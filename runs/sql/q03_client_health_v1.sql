@@ -35,18 +35,18 @@ LEFT JOIN LATERAL (
 ) AS h ON true
 CROSS JOIN LATERAL (
     SELECT
-        count(*) FILTER (WHERE r.started_at >= now() - interval '7 days') AS outcome_runs_7d,
+        count(*) FILTER (WHERE r.started_at >= statement_timestamp() - interval '7 days') AS outcome_runs_7d,
         count(*) FILTER (
-            WHERE r.started_at >= now() - interval '7 days' AND r.status = 'failed'
+            WHERE r.started_at >= statement_timestamp() - interval '7 days' AND r.status = 'failed'
         ) AS failures_7d,
-        count(*) FILTER (WHERE r.started_at < now() - interval '7 days') AS outcome_runs_prev_7d,
+        count(*) FILTER (WHERE r.started_at < statement_timestamp() - interval '7 days') AS outcome_runs_prev_7d,
         count(*) FILTER (
-            WHERE r.started_at < now() - interval '7 days' AND r.status = 'failed'
+            WHERE r.started_at < statement_timestamp() - interval '7 days' AND r.status = 'failed'
         ) AS failures_prev_7d
     FROM inventory_pipeline p
     JOIN runs_run r ON r.pipeline_id = p.id
     WHERE p.client_id = c.id
       AND r.status IN ('success', 'failed')
-      AND r.started_at >= now() - interval '14 days'
-      AND r.started_at < now()
+      AND r.started_at >= statement_timestamp() - interval '14 days'
+      AND r.started_at < statement_timestamp()
 ) AS w;

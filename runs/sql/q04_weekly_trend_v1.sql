@@ -24,8 +24,8 @@ SELECT
     rec.mttr_seconds
 FROM inventory_client c
 CROSS JOIN generate_series(
-        date_trunc('week', now() AT TIME ZONE 'UTC') - interval '12 weeks',
-        date_trunc('week', now() AT TIME ZONE 'UTC'),
+        date_trunc('week', statement_timestamp() AT TIME ZONE 'UTC') - interval '12 weeks',
+        date_trunc('week', statement_timestamp() AT TIME ZONE 'UTC'),
         interval '1 week'
     ) AS wk(week)
 LEFT JOIN LATERAL (

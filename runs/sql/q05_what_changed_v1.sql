@@ -55,13 +55,13 @@ FROM (
         FROM (
             SELECT
                 r.status,
-                r.started_at >= now() - interval '7 days' AS recent,
+                r.started_at >= statement_timestamp() - interval '7 days' AS recent,
                 EXTRACT(EPOCH FROM r.duration)::double precision AS seconds
             FROM runs_run r
             WHERE r.pipeline_id = p.id
               AND r.status IN ('success', 'failed')
-              AND r.started_at >= now() - interval '14 days'
-              AND r.started_at < now()
+              AND r.started_at >= statement_timestamp() - interval '14 days'
+              AND r.started_at < statement_timestamp()
         ) AS r
     ) AS w
     WHERE p.is_active AND c.is_active

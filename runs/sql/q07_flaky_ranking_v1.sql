@@ -50,7 +50,7 @@ CROSS JOIN LATERAL (
             FROM runs_run r
             WHERE r.pipeline_id = p.id
               AND r.status IN ('success', 'failed')
-              AND r.started_at >= now() - interval '30 days'
+              AND r.started_at >= statement_timestamp() - interval '30 days'
             ORDER BY r.started_at DESC, r.id DESC
             LIMIT 20
         ) AS last20

@@ -20,8 +20,8 @@ SELECT
     ) / (1 + 1.96 ^ 2 / agg.outcome_runs) END AS wilson_lower,
     (agg.outcome_runs < 20) AS low_sample
 FROM generate_series(
-        date_trunc('day', now() AT TIME ZONE 'UTC') - interval '89 days',
-        date_trunc('day', now() AT TIME ZONE 'UTC'),
+        date_trunc('day', statement_timestamp() AT TIME ZONE 'UTC') - interval '89 days',
+        date_trunc('day', statement_timestamp() AT TIME ZONE 'UTC'),
         interval '1 day'
     ) AS d(day)
 CROSS JOIN LATERAL (

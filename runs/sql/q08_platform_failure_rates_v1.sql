@@ -8,8 +8,8 @@ SELECT
     concat_ws('/', pl.platform, win.window_label) AS row_key,
     pl.platform,
     win.window_label,
-    now() - win.span AS window_start,
-    now() AS window_end,
+    statement_timestamp() - win.span AS window_start,
+    statement_timestamp() AS window_end,
     pl.pipelines,
     win.finished_runs,
     win.outcome_runs,
@@ -61,10 +61,10 @@ LEFT JOIN (
             r.pipeline_id,
             r.status,
             r.status IN ('success', 'failed', 'canceled', 'skipped') AS finished,
-            r.started_at >= now() - interval '1 day' AS day,
-            r.started_at >= now() - interval '7 days' AS week
+            r.started_at >= statement_timestamp() - interval '1 day' AS day,
+            r.started_at >= statement_timestamp() - interval '7 days' AS week
         FROM runs_run r
-        WHERE r.started_at >= now() - interval '30 days' AND r.started_at < now()
+        WHERE r.started_at >= statement_timestamp() - interval '30 days' AND r.started_at < statement_timestamp()
     ) AS r
     JOIN inventory_pipeline p ON p.id = r.pipeline_id
     GROUP BY p.platform

@@ -24,7 +24,7 @@ SELECT
     s.freshness_minutes::double precision AS expected_minutes,
     s.last_success_at,
     late.since AS late_since,
-    floor(EXTRACT(EPOCH FROM now() - late.since) / 60)::bigint AS late_by_minutes
+    floor(EXTRACT(EPOCH FROM statement_timestamp() - late.since) / 60)::bigint AS late_by_minutes
 FROM reporting.q02_pipeline_latest_status s
 JOIN inventory_pipeline p ON p.id = s.pipeline_id
 CROSS JOIN LATERAL (
@@ -51,7 +51,7 @@ SELECT
     NULL::timestamptz AS last_success_at,
     r.started_at + 2 * usual.p95_seconds * interval '1 second' AS late_since,
     floor(
-        EXTRACT(EPOCH FROM now() - (r.started_at + 2 * usual.p95_seconds * interval '1 second')) / 60
+        EXTRACT(EPOCH FROM statement_timestamp() - (r.started_at + 2 * usual.p95_seconds * interval '1 second')) / 60
     )::bigint AS late_by_minutes
 FROM runs_run r
 JOIN inventory_pipeline p ON p.id = r.pipeline_id
@@ -64,10 +64,10 @@ CROSS JOIN LATERAL (
     FROM runs_run h
     WHERE h.pipeline_id = p.id
       AND h.status = 'success'
-      AND h.started_at >= now() - interval '30 days'
+      AND h.started_at >= statement_timestamp() - interval '30 days'
 ) AS usual
 WHERE r.status = 'running'
   AND p.is_active
   AND c.is_active
   AND usual.successes >= 5
-  AND r.started_at + 2 * usual.p95_seconds * interval '1 second' < now();
+  AND r.started_at + 2 * usual.p95_seconds * interval '1 second' < statement_timestamp();
