@@ -66,6 +66,9 @@ class ItemResult:
     # True when the item was rejected because it contradicts the stored terminal status with
     # the same finished_at (the REST API answers 409 for a single item).
     conflict: bool = False
+    # True when the item names a pipeline the client does not have (its own or not at all:
+    # the two are indistinguishable on purpose, so nothing leaks about other clients).
+    unknown_pipeline: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> Ingest
                 index=run.index,
                 outcome=REJECTED,
                 errors={"pipeline": [f"No pipeline {run.pipeline_slug!r} for this client."]},
+                unknown_pipeline=True,
             )
         else:
             known.append((pipeline_id, run))
