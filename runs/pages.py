@@ -32,8 +32,9 @@ def _cursor(request: HttpRequest) -> tuple[selectors.RunCursor | None, str | Non
 
 @staff_member_required
 def overview(request: HttpRequest) -> HttpResponse:
-    failing = list(selectors.failing_now())
-    health = list(selectors.client_health())
+    # Plain rows (dicts), not model instances: the lists can hold thousands of pipelines.
+    failing = list(selectors.failing_now().values())
+    health = list(selectors.client_health().values())
     show_all_clients = request.GET.get("clients") == "all"
     days = selectors.failures_per_day(days=30)
     total_failures = sum(day.failures for day in days)
@@ -218,15 +219,19 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 @staff_member_required
 def flaky(request: HttpRequest) -> HttpResponse:
-    rows = list(selectors.flaky_ranking())
+    # One read of the view for the lists and the counts alike.
+    rows = list(selectors.flaky_ranking().values())
+    flaky_rows = [row for row in rows if row["is_flaky"]]
+    insufficient = [row for row in rows if not row["has_enough_history"]]
     return render(
         request,
         "runs/flaky.html",
         {
-            "flaky": [row for row in rows if row.is_flaky],
-            "stable_count": sum(1 for row in rows if row.verdict == "stable"),
-            "insufficient": [row for row in rows if not row.has_enough_history][:LIST_ROWS],
-            "insufficient_count": sum(1 for row in rows if not row.has_enough_history),
+            "flaky": flaky_rows[:LIST_ROWS],
+            "flaky_count": len(flaky_rows),
+            "stable_count": sum(1 for row in rows if row["verdict"] == "stable"),
+            "insufficient": insufficient[:LIST_ROWS],
+            "insufficient_count": len(insufficient),
             "pipelines_total": len(rows),
         },
     )
@@ -234,27 +239,40 @@ def flaky(request: HttpRequest) -> HttpResponse:
 
 @staff_member_required
 def changes(request: HttpRequest) -> HttpResponse:
-    rows = list(selectors.what_changed())
+    rows = list(selectors.what_changed().values())
+    sections = {
+        kind: [row for row in rows if row["change"] == kind]
+        for kind in ("newly failing", "recovered", "slower")
+    }
     return render(
         request,
         "runs/changes.html",
         {
-            "newly_failing": [r for r in rows if r.change == "newly failing"],
-            "recovered": [r for r in rows if r.change == "recovered"],
-            "slower": [r for r in rows if r.change == "slower"],
+            "newly_failing": sections["newly failing"][:LIST_ROWS],
+            "newly_failing_count": len(sections["newly failing"]),
+            "recovered": sections["recovered"][:LIST_ROWS],
+            "recovered_count": len(sections["recovered"]),
+            "slower": sections["slower"][:LIST_ROWS],
+            "slower_count": len(sections["slower"]),
+            "list_rows": LIST_ROWS,
         },
     )
 
 
 @staff_member_required
 def freshness(request: HttpRequest) -> HttpResponse:
-    rows = list(selectors.freshness_problems())
+    rows = list(selectors.freshness_problems().values())
+    stale = [row for row in rows if row["kind"] == "stale"]
+    stuck = [row for row in rows if row["kind"] == "stuck"]
     return render(
         request,
         "runs/freshness.html",
         {
-            "stale": [r for r in rows if r.kind == "stale"],
-            "stuck": [r for r in rows if r.kind == "stuck"],
+            "stale": stale[:LIST_ROWS],
+            "stale_count": len(stale),
+            "stuck": stuck[:LIST_ROWS],
+            "stuck_count": len(stuck),
+            "list_rows": LIST_ROWS,
         },
     )
 
