@@ -44,6 +44,7 @@ RUNS_PER_DAY = int(os.environ.get("BENCH_DASHBOARD_RUNS_PER_DAY", "10000"))
 REPEATS = int(os.environ.get("BENCH_DASHBOARD_REPEATS", "20"))
 TARGET_P95_MS = 150.0
 TARGET_RATIO = 1.5
+RATIO_NOISE_MS = 10.0
 
 MAIN_DB = settings.DATABASES["default"]
 BENCH_DB = f"{MAIN_DB['NAME']}_dashbench"
@@ -216,7 +217,9 @@ def main() -> None:
         if small != large:
             ratio = p95 / results[small][name][1]
             line += f"   ratio {ratio:5.2f}"
-            ok = name.startswith("floor") or (p95 <= TARGET_P95_MS and ratio <= TARGET_RATIO)
+            # Below RATIO_NOISE_MS a ratio measures scheduler noise, not growth.
+            grows = ratio > TARGET_RATIO and p95 >= RATIO_NOISE_MS
+            ok = name.startswith("floor") or (p95 <= TARGET_P95_MS and not grows)
         else:
             ok = name.startswith("floor") or p95 <= TARGET_P95_MS
         print(line + ("" if ok else "   <-- over target"))
