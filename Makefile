@@ -47,7 +47,7 @@ db-stop: $(STAMP)
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
 
-# The README's screenshots (docs/img/), taken by the browser check on its seeded data.
+# The README's screenshots (docs/img/), taken by the browser check on the demo data set.
 .PHONY: screenshots
 screenshots: $(STAMP)
-	CHM_SCREENSHOT_DIR=docs/img $(VENV)/bin/pytest tests/browser -q
+	CHM_BROWSER_DEMO_DATA=1 CHM_SCREENSHOT_DIR=docs/img $(VENV)/bin/pytest tests/browser -q

@@ -1,7 +1,9 @@
 """A real browser (Debian's headless Chromium through Playwright) logs in to a live CHM
 server with seeded data, loads the overview, a pipeline page and the flaky ranking, finds the
 expected text and saves screenshots: under test-artifacts/ (not committed), or under the
-folder named by CHM_SCREENSHOT_DIR (`make screenshots` writes the README's docs/img/)."""
+folder named by CHM_SCREENSHOT_DIR. The data: a small factory-built history, or with
+CHM_BROWSER_DEMO_DATA=1 the committed demo data set (data/synthetic/v1, ingested through the
+ingestion service), which `make screenshots` uses for the README's docs/img/."""
 
 from __future__ import annotations
 
@@ -20,6 +22,24 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 CHROMIUM = Path(os.environ.get("CHM_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(os.environ.get("CHM_SCREENSHOT_DIR", "test-artifacts"))
+DEMO_DATA = os.environ.get("CHM_BROWSER_DEMO_DATA") == "1"
+# What each data set must show: the failing pipeline (with its error), a rule covering it,
+# and a flaky pipeline. The demo set's answers are its planted scenarios
+# (data/synthetic/v1/context/scenarios.json).
+EXPECTED = {
+    "factories": {
+        "failing": "Orders (Acme)",
+        "error": "No space left on device",
+        "rule": "Acme Corp: 3 failures in a row",
+        "flaky": "Billing (Acme)",
+    },
+    "demo": {
+        "failing": "Marketing attribution",
+        "error": "",
+        "rule": "",
+        "flaky": "Salesforce sync",
+    },
+}
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -112,9 +132,17 @@ def browser():
 
 
 @pytest.fixture
-def seeded(django_user_model):
+def seeded(django_user_model, tmp_path):
     django_user_model.objects.create_user("oncall", password=PASSWORD, is_staff=True)
-    return seed_demo()
+    if not DEMO_DATA:
+        seed_demo()
+        return EXPECTED["factories"]
+    from synthetic.cli import main as synthetic_main
+
+    assert (
+        synthetic_main(["--ingest", "--quiet", "--state-file", str(tmp_path / "state.json")]) == 0
+    )
+    return EXPECTED["demo"]
 
 
 def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded, browser):
@@ -129,19 +157,19 @@ def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded
 
     assert page.locator("h1").inner_text() == "What is failing now"
     failing = page.locator("#failing-now").inner_text()
-    assert "Orders (Acme)" in failing and "No space left on device" in failing
+    assert seeded["failing"] in failing and seeded["error"] in failing
     chart_title = page.locator("#failures-per-day svg title").first.text_content()
     assert chart_title.startswith("Failed and successful runs per day")
     page.screenshot(path=SCREENSHOTS / "overview.png", full_page=True)
 
-    page.click("text=Orders (Acme)")
+    page.locator("#failing-now").get_by_role("link", name=seeded["failing"]).first.click()
     page.wait_for_selector("#history")
-    assert "No space left on device" in page.locator("#last-error").inner_text()
-    assert "Acme Corp: 3 failures in a row" in page.locator("#alert-rules").inner_text()
+    assert "failing" in page.locator("h1").inner_text()
+    assert seeded["error"] in page.locator("#last-error").inner_text()
+    assert seeded["rule"] in page.locator("#alert-rules").inner_text()
     assert page.locator("#charts svg").count() == 2
     page.screenshot(path=SCREENSHOTS / "pipeline.png", full_page=True)
 
     page.click("nav >> text=Flaky")
-    flaky = page.locator("#flaky").inner_text()
-    assert "Billing (Acme)" in flaky
+    assert seeded["flaky"] in page.locator("#flaky").inner_text()
     page.screenshot(path=SCREENSHOTS / "flaky.png", full_page=True)
