@@ -26,6 +26,7 @@ def _import_pgserver(var_dir: Path):
     """
     run_dir = var_dir / "run"
     (run_dir / "python_PostgresServer").mkdir(parents=True, exist_ok=True)
+    run_dir.chmod(0o700)  # platformdirs ignores a runtime directory others can read
     previous = os.environ.get("XDG_RUNTIME_DIR")
     os.environ["XDG_RUNTIME_DIR"] = str(run_dir)
     try:
