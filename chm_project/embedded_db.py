@@ -24,7 +24,7 @@ def _import_pgserver(var_dir: Path):
     falls back to a shared ``/tmp/.lockfile``, which another user's server may own. A
     directory of the checkout's own keeps each checkout (and each user) independent.
     """
-    run_dir = var_dir / "run"
+    run_dir = var_dir.resolve() / "run"
     (run_dir / "python_PostgresServer").mkdir(parents=True, exist_ok=True)
     run_dir.chmod(0o700)  # platformdirs ignores a runtime directory others can read
     previous = os.environ.get("XDG_RUNTIME_DIR")
