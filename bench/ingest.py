@@ -56,6 +56,8 @@ FLOOR_SINGLE_ROWS = int(os.environ.get("BENCH_FLOOR_SINGLE_ROWS", "5000"))
 FLOOR_BATCHES = int(os.environ.get("BENCH_FLOOR_BATCHES", "60"))
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
+# gthread keeps connections alive; sync workers close each one after the response.
+WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread")
 PHASE_SECONDS = float(os.environ.get("BENCH_PHASE_SECONDS", "40"))
 BATCH_SIZE = 1000
 PIPELINES = 20
@@ -213,7 +215,7 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         "--workers",
         str(WORKERS),
         "--worker-class",
-        "gthread",
+        WORKER_CLASS,
         "--threads",
         str(THREADS),
         "--keep-alive",
@@ -357,7 +359,8 @@ def main() -> int:
         connection.close()
         connection.creation.destroy_test_db(base_name, verbosity=0)
 
-    print(f"gunicorn: {WORKERS} workers x {THREADS} threads (gthread), senders: {SENDERS}")
+    threads = f" x {THREADS} threads" if WORKER_CLASS == "gthread" else ""
+    print(f"gunicorn: {WORKERS} {WORKER_CLASS} workers{threads}; HTTP senders: {SENDERS}")
     rows = [
         ("floor: psycopg single-row autocommit upsert", single_floor, "rows/s", ""),
         ("floor: psycopg batched upsert (1,000/statement)", batch_floor, "rows/s", ""),

@@ -12,7 +12,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import fields as rest_fields
 from rest_framework import mixins, status, viewsets
 from rest_framework.pagination import CursorPagination
@@ -151,17 +151,23 @@ class RunViewSet(ScopedListViewSet):
 
     @extend_schema(
         summary="Ingest one run or a batch of runs",
+        auth=[{"clientKey": []}],
         description=(
             "Send one run (an object) or a list of at most 1,000. Idempotent on "
             "(pipeline, external_run_id); see docs/api.md for outcomes and status spellings."
         ),
-        request=serializers.RunItemSerializer,
+        request=PolymorphicProxySerializer(
+            component_name="RunIngest",
+            serializers=[serializers.RunItemSerializer, serializers.RunItemSerializer(many=True)],
+            resource_type_field_name=None,
+            many=False,
+        ),
         responses={
             201: serializers.IngestedRunSerializer,
-            200: OpenApiResponse(
-                serializers.IngestedRunSerializer,
-                description="A single run updated or unchanged; for a list, a "
-                "BatchResult (results and summary).",
+            200: PolymorphicProxySerializer(
+                component_name="RunIngestResult",
+                serializers=[serializers.IngestedRunSerializer, serializers.BatchResultSerializer],
+                resource_type_field_name=None,
             ),
             400: serializers.ErrorSerializer,
             401: serializers.ErrorSerializer,
