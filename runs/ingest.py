@@ -113,13 +113,19 @@ class _ValidRun:
     metadata: dict[str, Any]
 
 
-def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> IngestResult:
+def ingest_runs(
+    *,
+    client: Client,
+    items: Sequence[Mapping[str, Any]],
+    resolved_pipelines: Mapping[str, int] | None = None,
+) -> IngestResult:
     """Validate and store reported runs of ``client``'s pipelines; one result per item.
 
     Items use the REST format (docs/api.md); timestamps are ISO-8601 strings or aware datetimes.
     Valid items are stored even when others are rejected. After the transaction commits,
     ``terminal_runs_ingested`` is sent once with the pipelines that gained or corrected a
-    terminal run.
+    terminal run. ``resolved_pipelines`` (slug → id of ``client``'s pipelines) saves the lookup
+    when the caller has just read them, as the OpenLineage adapter has.
     """
     results: dict[int, ItemResult] = {}
     valid: list[_ValidRun] = []
@@ -130,7 +136,11 @@ def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> Ingest
         else:
             results[index] = ItemResult(index=index, outcome=REJECTED, errors=parsed)
 
-    pipeline_ids = _pipeline_ids(client, {run.pipeline_slug for run in valid})
+    slugs = {run.pipeline_slug for run in valid}
+    if resolved_pipelines is not None and slugs <= resolved_pipelines.keys():
+        pipeline_ids = dict(resolved_pipelines)
+    else:
+        pipeline_ids = _pipeline_ids(client, slugs)
     known: list[tuple[int, _ValidRun]] = []
     for run in valid:
         pipeline_id = pipeline_ids.get(run.pipeline_slug)
