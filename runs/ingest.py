@@ -331,18 +331,19 @@ def _rounds(valid: list[_ValidRun]) -> list[list[_ValidRun]]:
 #   same     = EXCLUDED.status = r.status AND EXCLUDED.finished_at IS NOT DISTINCT FROM r.finished_at
 #   conflict = EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r.status
 # One statement per round: resolve the pipelines by slug within the client (an unknown slug
-# simply yields no row), upsert in key order, and answer one row per known item, with the
-# stored columns when the statement wrote the run and NULLs when it left it alone.
+# simply yields no row), upsert in key order, and return the runs it wrote. The slug comes back
+# through a primary-key lookup per returned row: joining the returned rows to the input instead
+# makes PostgreSQL guess and nest-loop over a thousand rows each side.
 _UPSERT_HEAD = """
-WITH i AS MATERIALIZED (
-    SELECT p.id AS pipeline_id, p.slug AS pipeline_slug, j.external_run_id, j.status,
-           j.started_at, j.finished_at, j.error_message, j.metadata
+WITH i AS (
+    SELECT p.id AS pipeline_id, j.external_run_id, j.status, j.started_at, j.finished_at,
+           j.error_message, j.metadata
     FROM json_to_recordset(%s::json) AS j(
         pipeline text, external_run_id text, status text, started_at timestamptz,
         finished_at timestamptz, error_message text, metadata jsonb
     )
     JOIN inventory_pipeline AS p ON p.client_id = %s AND p.slug = j.pipeline
-), upserted AS (
+)
 INSERT INTO runs_run AS r (
     pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata,
     created_at, updated_at
@@ -395,11 +396,7 @@ WHERE NOT COALESCE(EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r
             AND r.error_message = '' AND EXCLUDED.error_message <> '')
         OR (EXCLUDED.metadata || r.metadata) <> r.metadata
     )
-"""
-_UPSERT_TAIL = """)
-SELECT i.pipeline_slug, i.pipeline_id, i.external_run_id, u.*
-FROM i LEFT JOIN upserted AS u
-  ON u.pipeline_id = i.pipeline_id AND u.external_run_id = i.external_run_id
+RETURNING (r.xmax = 0), (SELECT p.slug FROM inventory_pipeline AS p WHERE p.id = r.pipeline_id),
 """
 # What the caller learns of each stored run: enough to report the outcome and the terminal
 # pipelines for a batch; the whole run for a single item, which the API answers with.
@@ -407,16 +404,18 @@ _BRIEF_COLUMNS = "r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_a
 _FULL_COLUMNS = (
     _BRIEF_COLUMNS + ", r.started_at, r.error_message, r.metadata, r.created_at, r.updated_at"
 )
-_UPSERT_BRIEF = _UPSERT_HEAD + "RETURNING (r.xmax = 0), " + _BRIEF_COLUMNS + _UPSERT_TAIL
-_UPSERT_FULL = _UPSERT_HEAD + "RETURNING (r.xmax = 0), " + _FULL_COLUMNS + _UPSERT_TAIL
+_UPSERT_BRIEF = _UPSERT_HEAD + _BRIEF_COLUMNS
+_UPSERT_FULL = _UPSERT_HEAD + _FULL_COLUMNS
 
+# The items the statement returned nothing for: a run it left alone (its columns), or a slug
+# that names no pipeline of the client (no row at all).
 _STORED_FROM = """
-FROM runs_run AS r
-JOIN json_to_recordset(%s::json) AS i(pipeline_id bigint, external_run_id text)
-  ON r.pipeline_id = i.pipeline_id AND r.external_run_id = i.external_run_id
+FROM json_to_recordset(%s::json) AS i(pipeline text, external_run_id text)
+JOIN inventory_pipeline AS p ON p.client_id = %s AND p.slug = i.pipeline
+JOIN runs_run AS r ON r.pipeline_id = p.id AND r.external_run_id = i.external_run_id
 """
-_STORED_BRIEF = "SELECT " + _BRIEF_COLUMNS + _STORED_FROM
-_STORED_FULL = "SELECT " + _FULL_COLUMNS + _STORED_FROM
+_STORED_BRIEF = "SELECT p.slug, " + _BRIEF_COLUMNS + _STORED_FROM
+_STORED_FULL = "SELECT p.slug, " + _FULL_COLUMNS + _STORED_FROM
 
 
 def _stored(run: _ValidRun, row: Sequence[Any]) -> StoredRun:
@@ -470,15 +469,11 @@ def _store_round(
     full: bool,
 ) -> None:
     by_key = {(run.pipeline_slug, run.external_run_id): run for run in batch}
-    untouched: dict[tuple[int, str], _ValidRun] = {}
     with connection.cursor() as cursor:
         cursor.execute(_UPSERT_FULL if full else _UPSERT_BRIEF, [_records_json(batch), client_id])
-        for pipeline_slug, pipeline_id, external_run_id, inserted, *row in cursor.fetchall():
+        for inserted, pipeline_slug, *row in cursor.fetchall():
+            run_id, pipeline_id, external_run_id, status, finished_at = row[:5]
             run = by_key.pop((pipeline_slug, external_run_id))
-            run_id, status, finished_at = row[0], row[3], row[4]
-            if run_id is None:
-                untouched[(pipeline_id, external_run_id)] = run
-                continue
             results[run.index] = ItemResult(
                 index=run.index,
                 outcome=CREATED if inserted else UPDATED,
@@ -492,17 +487,7 @@ def _store_round(
                 and finished_at == run.finished_at
             ):
                 terminal_pipelines.add(pipeline_id)
-
-        # No row came back for these: their slug names no pipeline of this client (its own or
-        # another's, told apart nowhere so that nothing leaks).
-        for run in by_key.values():
-            results[run.index] = ItemResult(
-                index=run.index,
-                outcome=REJECTED,
-                errors={"pipeline": [f"No pipeline {run.pipeline_slug!r} for this client."]},
-                unknown_pipeline=True,
-            )
-        if not untouched:
+        if not by_key:
             return
 
         # Runs the statement left alone, read back to tell a repeat from a conflicting terminal
@@ -510,11 +495,11 @@ def _store_round(
         # what the conditional update saw. In autocommit (one statement, no transaction) a
         # change committed in between only means the event is classified as if it had arrived
         # after that change: it wrote nothing either way.
-        keys = [{"pipeline_id": key[0], "external_run_id": key[1]} for key in untouched]
-        cursor.execute(_STORED_FULL if full else _STORED_BRIEF, [json.dumps(keys)])
-        for row in cursor.fetchall():
-            run_id, pipeline_id, external_run_id, status, finished_at = row[:5]
-            run = untouched[(pipeline_id, external_run_id)]
+        keys = [{"pipeline": key[0], "external_run_id": key[1]} for key in by_key]
+        cursor.execute(_STORED_FULL if full else _STORED_BRIEF, [json.dumps(keys), client_id])
+        for pipeline_slug, *row in cursor.fetchall():
+            run_id, _, external_run_id, status, finished_at = row[:5]
+            run = by_key.pop((pipeline_slug, external_run_id))
             if (
                 STATUS_RANK[status] == TERMINAL_RANK
                 and STATUS_RANK[run.status] == TERMINAL_RANK
@@ -540,3 +525,13 @@ def _store_round(
                     run_id=run_id,
                     run=_stored(run, row) if full else None,
                 )
+
+    # Nothing at all came back for these: their slug names no pipeline of this client (its own
+    # or another client's, told apart nowhere so that nothing leaks).
+    for run in by_key.values():
+        results[run.index] = ItemResult(
+            index=run.index,
+            outcome=REJECTED,
+            errors={"pipeline": [f"No pipeline {run.pipeline_slug!r} for this client."]},
+            unknown_pipeline=True,
+        )
