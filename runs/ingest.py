@@ -34,6 +34,7 @@ from django.db import connection, transaction
 
 from inventory.models import Client
 from runs import limits
+from runs.models import Run
 from runs.signals import terminal_runs_ingested
 from runs.statuses import SOURCE_STATUS_KEY, STATUS_RANK, TERMINAL_RANK, canonical_status
 
@@ -60,7 +61,8 @@ PIPELINE_SLUG_MAX_LENGTH = 200
 
 @dataclass(frozen=True)
 class StoredRun:
-    """The run as stored after the item was applied (read back in the same statement)."""
+    """The run as stored once the item was applied: returned by the upsert itself, or read
+    back right after it when the item changed nothing."""
 
     id: int
     pipeline_id: int
@@ -140,9 +142,7 @@ def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> Ingest
                 _store_round(client.pk, batch, results, terminal_pipelines, full=len(items) == 1)
             if terminal_pipelines:
                 transaction.on_commit(
-                    lambda: terminal_runs_ingested.send(
-                        sender=Client, pipeline_ids=terminal_pipelines
-                    )
+                    lambda: terminal_runs_ingested.send(sender=Run, pipeline_ids=terminal_pipelines)
                 )
 
     ordered = [results[index] for index in range(len(items))]

@@ -172,7 +172,9 @@ def _pipeline_for_job(
     qualified = _slug(f"{namespace}/{name}")
     candidates = {
         pipeline.slug: pipeline
-        for pipeline in Pipeline.objects.filter(client=client, slug__in=[name, qualified])
+        for pipeline in Pipeline.objects.filter(
+            client=client, slug__in=[name, qualified]
+        ).order_by()
     }
     found = candidates.get(name) or candidates.get(qualified)
     if found is not None or not register or not client.auto_register_pipelines:
