@@ -7,6 +7,7 @@ import gzip
 import json
 
 import pytest
+from rest_framework.test import APIClient
 
 from inventory.models import Pipeline, Platform
 from runs.models import Run, RunStatus
@@ -208,3 +209,27 @@ def test_lineage_needs_a_client_key(client, pipeline):
     )
 
     assert response.status_code == 401
+
+
+def test_events_after_a_pipeline_is_renamed_still_reach_its_run(api, pipeline):
+    post(api, lineage_event("START", "2026-03-01T02:00:00Z"))
+    pipeline.slug = "acme-prod/orders-etl"
+    pipeline.save()
+
+    response = post(api, lineage_event("COMPLETE", "2026-03-01T02:09:00Z"))
+
+    assert (response.status_code, response.json()["outcome"]) == (200, "updated")
+    assert response.json()["pipeline"] == "acme-prod/orders-etl"
+    run = Run.objects.get()
+    assert (run.pipeline, run.status) == (pipeline, RunStatus.SUCCESS)
+
+
+def test_a_resolved_job_is_not_shared_with_another_client(api, pipeline, other_client):
+    post(api, lineage_event("START", "2026-03-01T02:00:00Z"))
+    other_key = APIClient()
+    other_key.credentials(HTTP_AUTHORIZATION=f"Bearer {other_client.raw_key}")
+
+    response = post(other_key, lineage_event("COMPLETE", "2026-03-01T02:09:00Z"))
+
+    assert response.status_code == 404
+    assert Run.objects.get().status == RunStatus.RUNNING
