@@ -255,7 +255,12 @@ def _timestamp(
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         errors[name] = ["Needs a time zone: end it with Z or an offset such as +02:00."]
         return None
-    return parsed.astimezone(dt.UTC)
+    try:
+        # In UTC from here on: PostgreSQL refuses offsets beyond ±15:59 that Python accepts.
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        errors[name] = ["Out of the supported range (years 1 to 9999)."]
+        return None
 
 
 def _error_message(item: Mapping[str, Any], errors: dict[str, list[str]]) -> str:

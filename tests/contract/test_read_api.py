@@ -191,3 +191,14 @@ def test_clients_list_never_shows_key_hashes(api, chm_client):
             "key_prefix": chm_client.key_prefix,
         }
     ]
+
+
+def test_time_filters_accept_any_offset_and_refuse_impossible_times(api, pipeline):
+    RunFactory(pipeline=pipeline, external_run_id="late", started_at=T0)
+
+    wide_offset = api.get("/api/v1/runs/", {"started_after": "2026-02-28T07:00:00-16:30"})
+    underflow = api.get("/api/v1/runs/", {"started_before": "0001-01-01T00:00:00+05:00"})
+
+    assert [r["external_run_id"] for r in results(wide_offset)] == ["late"]
+    assert underflow.status_code == 400
+    assert "started_before" in underflow.json()
