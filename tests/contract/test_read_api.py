@@ -202,3 +202,17 @@ def test_time_filters_accept_any_offset_and_refuse_impossible_times(api, pipelin
     assert [r["external_run_id"] for r in results(wide_offset)] == ["late"]
     assert underflow.status_code == 400
     assert "started_before" in underflow.json()
+
+
+@pytest.mark.parametrize("name", LISTS)
+def test_a_page_costs_the_same_queries_however_many_rows_it_shows(
+    api, chm_client, pipeline, name, django_assert_max_num_queries
+):
+    for number in range(30):
+        RunFactory(pipeline=pipeline, external_run_id=f"r{number}")
+        AlertRuleFactory(client=chm_client, pipeline=pipeline)
+        PipelineFactory(client=chm_client)
+
+    # The key lookup and the page itself: no query per row.
+    with django_assert_max_num_queries(2):
+        assert len(results(api.get(f"/api/v1/{name}/"))) >= 1
