@@ -12,6 +12,7 @@ import threading
 import pytest
 import requests
 
+from inventory.models import Pipeline
 from runs.ingest import ingest_runs
 from runs.models import Run
 from tests.factories import ClientFactory, PipelineFactory
@@ -104,3 +105,46 @@ def test_eight_concurrent_senders_store_each_run_once_as_an_orderly_delivery_wou
     runs = Run.objects.filter(pipeline__slug="orders-etl")
     assert runs.count() == RUNS
     assert {state(run) for run in runs} == {expected}
+
+
+def test_eight_senders_reporting_a_new_job_register_one_pipeline(live_server):
+    client = ClientFactory(slug="acme")
+    client.auto_register_pipelines = True
+    client.save()
+    job = {"namespace": "acme-prod", "name": "nightly_export"}
+    events = [
+        {
+            "eventType": event_type,
+            "eventTime": at(minutes),
+            "producer": "https://example.com/chm-tests",
+            "run": {"runId": "0195527e-0d38-7d2c-9a51-3f0c2b8e4a10"},
+            "job": job,
+        }
+        for event_type, minutes in (("START", 0), ("COMPLETE", 6))
+    ]
+    barrier = threading.Barrier(SENDERS)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def send(sender: int) -> None:
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {client.raw_key}"
+            barrier.wait(timeout=30)
+            for event in events if sender % 2 else reversed(events):
+                response = session.post(f"{live_server.url}/api/v1/lineage", json=event, timeout=30)
+                with lock:
+                    statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert set(statuses) <= {200, 201}
+    assert len(statuses) == 2 * SENDERS
+    assert statuses.count(201) == 1
+    assert Pipeline.objects.filter(client=client).count() == 1
+    run = Run.objects.get()
+    assert run.pipeline.slug == "acme-prod/nightly_export"
+    assert (run.status, run.duration) == ("success", dt.timedelta(minutes=6))
