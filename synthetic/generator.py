@@ -87,7 +87,7 @@ OUTAGE_DAYS_BEFORE_END = 23
 FAILING_STREAK = 5
 STALE_DAYS_BEFORE_END = 4
 STUCK_HOURS_BEFORE_END = 6
-REGRESSION_DAYS = 6
+REGRESSION_DAYS = 5
 FLAKY_FLIPS = (16, 12, 9)  # flips among the last 20 outcomes: distinct, so the ranking is fixed
 
 
@@ -407,12 +407,12 @@ def _plan_runs(
             run_start = ANCHOR - dt.timedelta(hours=STUCK_HOURS_BEFORE_END)
             plan.runs.append(
                 PlannedRun(
-                    plan.slug,
-                    plan.client,
-                    _external_id(rng, plan, n),
-                    run_start,
-                    "running",
-                    None,
+                    pipeline=plan.slug,
+                    client=plan.client,
+                    external_run_id=_external_id(rng, plan, n),
+                    start=run_start,
+                    status="running",
+                    finish=None,
                 )
             )
             continue
@@ -492,7 +492,14 @@ class _Event:
     items: list[dict[str, Any]] = field(compare=False)
 
 
-def _item(plan: PipelinePlan, run: PlannedRun, status: str, *, finish=None, error="") -> dict:
+def _item(
+    plan: PipelinePlan,
+    run: PlannedRun,
+    status: str,
+    *,
+    finish: dt.datetime | None = None,
+    error: str = "",
+) -> dict[str, Any]:
     spelled = SPELLINGS.get(plan.platform, {}).get(status, status)
     item: dict[str, Any] = {
         "pipeline": plan.slug,
