@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,11 +59,33 @@ PIPELINE_SLUG_MAX_LENGTH = 200
 
 
 @dataclass(frozen=True)
+class StoredRun:
+    """The run as stored after the item was applied (read back in the same statement)."""
+
+    id: int
+    pipeline_id: int
+    pipeline_slug: str
+    external_run_id: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    error_message: str
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+@dataclass(frozen=True)
 class ItemResult:
     index: int
     outcome: str
     run_id: int | None = None
     errors: dict[str, list[str]] = field(default_factory=dict)
+    run: StoredRun | None = None
     # True when the item was rejected because it contradicts the stored terminal status with
     # the same finished_at (the REST API answers 409 for a single item).
     conflict: bool = False
@@ -122,8 +145,11 @@ def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> Ingest
 
     if known:
         terminal_pipelines: set[int] = set()
-        with transaction.atomic():
-            for batch in _rounds(known):
+        rounds = _rounds(known)
+        # One statement is atomic on its own; the transaction (two more round trips on the
+        # single-run path) is only needed when a batch holds several events of one run.
+        with transaction.atomic() if len(rounds) > 1 else nullcontext():
+            for batch in rounds:
                 _store_round(batch, results, terminal_pipelines)
             if terminal_pipelines:
                 transaction.on_commit(
@@ -298,6 +324,9 @@ def _rounds(known: list[tuple[int, _ValidRun]]) -> list[list[tuple[int, _ValidRu
 
     PostgreSQL refuses an ON CONFLICT DO UPDATE that affects one row twice, so the n-th event of
     a run within a batch goes into the n-th statement, in the order the sender listed them.
+    Only the first round takes new row locks (later rounds revisit runs it locked), and the
+    statement takes them in key order (ORDER BY in the SQL), so concurrent batches that share
+    runs wait for each other instead of deadlocking.
     """
     rounds: list[list[tuple[int, _ValidRun]]] = []
     seen: dict[tuple[int, str], int] = {}
@@ -331,6 +360,7 @@ FROM unnest(
     %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[],
     %s::text[]
 ) AS i(pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata)
+ORDER BY i.pipeline_id, i.external_run_id
 ON CONFLICT (pipeline_id, external_run_id) DO UPDATE SET
     status = CASE
         WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
@@ -375,15 +405,37 @@ WHERE NOT COALESCE(EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r
             AND r.error_message = '' AND EXCLUDED.error_message <> '')
         OR (EXCLUDED.metadata || r.metadata) <> r.metadata
     )
-RETURNING r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at, (r.xmax = 0)
+RETURNING (r.xmax = 0), r.id, r.pipeline_id, r.external_run_id, r.status, r.started_at,
+    r.finished_at, r.error_message, r.metadata, r.created_at, r.updated_at
 """
 
 _STORED_SQL = """
-SELECT r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at
+SELECT r.id, r.pipeline_id, r.external_run_id, r.status, r.started_at, r.finished_at,
+    r.error_message, r.metadata, r.created_at, r.updated_at
 FROM runs_run AS r
 JOIN unnest(%s::bigint[], %s::text[]) AS i(pipeline_id, external_run_id)
   ON r.pipeline_id = i.pipeline_id AND r.external_run_id = i.external_run_id
 """
+
+
+def _stored(run: _ValidRun, row: tuple) -> StoredRun:
+    metadata = row[7]
+    # Django's psycopg setup hands jsonb over as text, for JSONField to decode.
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    return StoredRun(
+        id=row[0],
+        pipeline_id=row[1],
+        pipeline_slug=run.pipeline_slug,
+        external_run_id=row[2],
+        status=row[3],
+        started_at=row[4],
+        finished_at=row[5],
+        error_message=row[6],
+        metadata=metadata,
+        created_at=row[8],
+        updated_at=row[9],
+    )
 
 
 def _store_round(
@@ -405,41 +457,48 @@ def _store_round(
                 [run.metadata_json for _, run in batch],
             ],
         )
-        written = cursor.fetchall()
-        for run_id, pipeline_id, external_run_id, status, finished_at, inserted in written:
-            run = by_key.pop((pipeline_id, external_run_id))
-            outcome = CREATED if inserted else UPDATED
-            results[run.index] = ItemResult(index=run.index, outcome=outcome, run_id=run_id)
+        for inserted, *row in cursor.fetchall():
+            run = by_key.pop((row[1], row[2]))
+            stored = _stored(run, row)
+            results[run.index] = ItemResult(
+                index=run.index,
+                outcome=CREATED if inserted else UPDATED,
+                run_id=stored.id,
+                run=stored,
+            )
             # The event was applied as the run's terminal state (new, or a correction).
             if (
-                STATUS_RANK[status] == TERMINAL_RANK
-                and status == run.status
-                and finished_at == run.finished_at
+                STATUS_RANK[stored.status] == TERMINAL_RANK
+                and stored.status == run.status
+                and stored.finished_at == run.finished_at
             ):
-                terminal_pipelines.add(pipeline_id)
+                terminal_pipelines.add(stored.pipeline_id)
         if not by_key:
             return
-        # Rows the statement left alone: ON CONFLICT locked them, so this read sees what the
-        # conditional update saw, and tells a repeat from a conflicting terminal status.
+        # Rows the statement left alone, read back to tell a repeat from a conflicting terminal
+        # status. Within a transaction ON CONFLICT still holds their locks, so this read sees
+        # what the conditional update saw. In autocommit (one statement, no transaction) a
+        # change committed in between only means the event is classified as if it had arrived
+        # after that change: it wrote nothing either way.
         cursor.execute(
             _STORED_SQL,
             [[key[0] for key in by_key], [key[1] for key in by_key]],
         )
-        for run_id, pipeline_id, external_run_id, status, finished_at in cursor.fetchall():
-            run = by_key[(pipeline_id, external_run_id)]
+        for row in cursor.fetchall():
+            run = by_key[(row[1], row[2])]
+            stored = _stored(run, row)
             if (
-                STATUS_RANK[status] == TERMINAL_RANK
+                STATUS_RANK[stored.status] == TERMINAL_RANK
                 and STATUS_RANK[run.status] == TERMINAL_RANK
-                and finished_at == run.finished_at
-                and status != run.status
+                and stored.finished_at == run.finished_at
+                and stored.status != run.status
             ):
                 results[run.index] = ItemResult(
                     index=run.index,
                     outcome=REJECTED,
-                    run_id=None,
                     errors={
                         "status": [
-                            f"Conflicts with the stored status {status!r} of this run, "
+                            f"Conflicts with the stored status {stored.status!r} of this run, "
                             "reported with the same finished_at. A correction needs a later "
                             "finished_at."
                         ]
@@ -447,4 +506,6 @@ def _store_round(
                     conflict=True,
                 )
             else:
-                results[run.index] = ItemResult(index=run.index, outcome=UNCHANGED, run_id=run_id)
+                results[run.index] = ItemResult(
+                    index=run.index, outcome=UNCHANGED, run_id=stored.id, run=stored
+                )
