@@ -30,6 +30,7 @@ from django.db import connection, transaction  # noqa: E402
 from synthetic.scale import (  # noqa: E402
     RUNS_COPY_SQL,
     SCALE_SLUG_PREFIX,
+    ScaleStats,
     delete_scale_data,
     load_scale,
     plan_runs,
@@ -83,7 +84,7 @@ def one_round(*, raw_first: bool) -> tuple[float, float]:
     return figures["loader"], figures["raw"]
 
 
-def raw_copy_rate(*, loaded) -> float:
+def raw_copy_rate(*, loaded: ScaleStats | None) -> float:
     """COPY the loader's rows, pre-encoded, into the twin table; answers rows/s."""
     if loaded is None:
         # Raw goes first: create the inventory the rows point at, without any runs.

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from rest_framework import serializers
 
 from alerts.models import AlertRule, Channel, RuleKind, Severity
@@ -219,7 +219,9 @@ def _load_client(data: dict[str, Any], result: LoadResult) -> None:
         result.count("alert_rules", outcome)
 
 
-def _upsert(model, *, lookup: dict[str, Any], values: dict[str, Any]):
+def _upsert(
+    model: type[models.Model], *, lookup: dict[str, Any], values: dict[str, Any]
+) -> tuple[models.Model, str]:
     """Create, or update only the fields that differ (so ``updated_at`` means a real change)."""
     instance = model.objects.select_for_update().filter(**lookup).first()
     if instance is None:
