@@ -46,3 +46,8 @@ db-stop: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+
+# The README's screenshots (docs/img/), taken by the browser check on its seeded data.
+.PHONY: screenshots
+screenshots: $(STAMP)
+	CHM_SCREENSHOT_DIR=docs/img $(VENV)/bin/pytest tests/browser -q

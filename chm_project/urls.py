@@ -11,4 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("runs.api.urls")),
     path("healthz", healthz, name="healthz"),
+    # Staff pages: overview, clients, pipelines, runs, flaky, changes, freshness, governance.
+    path("", include("runs.urls")),
 ]
