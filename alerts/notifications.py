@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db.models import F
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import AlertRule, Channel, email_recipients, validate_webhook_url
@@ -62,11 +62,7 @@ def _absolute(path: str) -> str:
 
 
 def pipeline_url(pipeline_id: int) -> str:
-    try:
-        path = reverse("inventory:pipeline-detail", args=[pipeline_id])
-    except NoReverseMatch:
-        path = f"/pipelines/{pipeline_id}/"
-    return _absolute(path)
+    return _absolute(reverse("runs:pipeline-detail", args=[pipeline_id]))
 
 
 def _run_data(run: Run) -> dict:

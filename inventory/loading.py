@@ -31,10 +31,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework import serializers
 
-from alerts.models import AlertRule, Channel, RuleKind, Severity
+from alerts.models import (
+    AlertRule,
+    Channel,
+    RuleKind,
+    Severity,
+    email_recipients,
+    validate_webhook_url,
+)
 from inventory.models import Client, Pipeline, Platform, pipeline_slug_validator
 
 FORMAT_VERSION = 1
@@ -113,6 +121,14 @@ class AlertRuleInput(_StrictSerializer):
     is_enabled = serializers.BooleanField(default=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The same check as the admin's: webhooks are http(s) URLs, emails real addresses.
+        try:
+            if attrs["channel"] == Channel.WEBHOOK:
+                validate_webhook_url(attrs["target"])
+            else:
+                email_recipients(attrs["target"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"target": exc.messages}) from exc
         if attrs["kind"] == RuleKind.FAILURE_RATE:
             errors = {}
             if attrs["threshold"] > 100:

@@ -260,3 +260,25 @@ def test_email_targets_must_be_addresses(pipeline):
     with pytest.raises(ValidationError) as error:
         rule.full_clean()
     assert "target" in error.value.message_dict
+
+
+def test_an_inventory_file_with_a_non_http_webhook_is_refused_naming_the_field():
+    from inventory.loading import InventoryError, load_inventory_text
+
+    text = """\
+version: 1
+clients:
+  - slug: acme
+    alert_rules:
+      - name: hook
+        kind: stale
+        threshold: 60
+        channel: webhook
+        target: ftp://hooks.example.com/chm
+"""
+    with pytest.raises(InventoryError) as caught:
+        load_inventory_text(text=text)
+    [(where, message)] = caught.value.errors
+    assert where.endswith("clients[0].alert_rules[0].target")
+    assert "http://" in message
+    assert not AlertRule.objects.exists()

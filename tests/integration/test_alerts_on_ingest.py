@@ -113,3 +113,28 @@ def test_nothing_is_evaluated_on_ingest_when_turned_off(settings):
     terminal_runs_ingested.send(sender=None, pipeline_ids={pipeline.pk})
     assert ingest_evaluator.wait_until_idle(timeout=30)
     assert AlertRule.objects.get().firing == {}
+
+
+def test_runs_ingested_through_the_ingestion_service_fire_the_rule(evaluate_on_ingest):
+    from runs.ingest import ingest_runs
+
+    pipeline = PipelineFactory(client=ClientFactory(slug="acme"), slug="orders")
+    AlertRuleFactory(client=pipeline.client, name="orders failing", threshold=2)
+    started = timezone.now() - dt.timedelta(minutes=10)
+    ingest_runs(
+        client=pipeline.client,
+        items=[
+            {
+                "pipeline": "orders",
+                "external_run_id": f"attempt-{offset}",
+                "status": "failed",
+                "started_at": (started + dt.timedelta(minutes=offset)).isoformat(),
+                "finished_at": (started + dt.timedelta(minutes=offset, seconds=30)).isoformat(),
+            }
+            for offset in (0, 1)
+        ],
+    )
+    assert ingest_evaluator.wait_until_idle(timeout=30)
+    assert AlertRule.objects.get().firing_pipeline_ids == [pipeline.pk]
+    assert len(mail.outbox) == 1
+    assert "orders failing" in mail.outbox[0].subject
