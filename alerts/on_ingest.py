@@ -9,6 +9,7 @@ misses (a full queue, a process that stops) it catches at its next pass.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Iterable
@@ -23,6 +24,9 @@ logger = logging.getLogger(__name__)
 # Pipelines waiting for evaluation in this process; beyond this, ids are left to the
 # periodic evaluator instead of growing memory without bound.
 MAX_WAITING_PIPELINES = 10_000
+# A process that is exiting (a loader command, a recycled worker) gives the evaluation in
+# progress this long to finish, rather than killing it halfway through a delivery.
+EXIT_GRACE_SECONDS = 30
 
 
 class IngestEvaluator:
@@ -32,6 +36,7 @@ class IngestEvaluator:
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
+        self._exit_hook_registered = False
 
     def submit(self, pipeline_ids: Iterable[int]) -> None:
         with self._lock:
@@ -47,6 +52,10 @@ class IngestEvaluator:
                 return
             self._waiting |= new
             self._idle.clear()
+            if not self._exit_hook_registered:
+                # Runs before the interpreter stops daemon threads.
+                atexit.register(self.wait_until_idle, EXIT_GRACE_SECONDS)
+                self._exit_hook_registered = True
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._drain, name="chm-alerts-on-ingest", daemon=True
