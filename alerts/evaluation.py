@@ -343,12 +343,14 @@ def _record_transitions(
         notifications = []
         for pk in fired:
             condition = held[pk]
-            pipeline = context.pipelines[pk]
+            # None only if the pipeline was deleted since the condition query read it.
+            pipeline = context.pipelines.get(pk)
+            label = str(pipeline) if pipeline is not None else f"pipeline {pk}"
             firing[str(pk)] = {
                 "since": now.isoformat(),
                 "summary": condition.summary,
                 "run_ids": condition.run_ids,
-                "pipeline": str(pipeline),
+                "pipeline": label,
             }
             notifications.append(
                 _queued(
@@ -358,7 +360,7 @@ def _record_transitions(
                         rule=rule,
                         state="firing",
                         pipeline=pipeline,
-                        pipeline_label=str(pipeline),
+                        pipeline_label=label,
                         summary=condition.summary,
                         runs=context.runs_for(condition.run_ids),
                         since=now,

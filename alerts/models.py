@@ -150,15 +150,24 @@ class AlertRule(models.Model):
                 errors["window_minutes"] = "A failure-rate rule needs a window."
             if not self.min_runs:
                 errors["min_runs"] = "A failure-rate rule needs a minimum number of runs."
-        try:
-            if self.channel == Channel.WEBHOOK:
-                validate_webhook_url(self.target)
-            elif self.channel == Channel.EMAIL:
-                email_recipients(self.target)
-        except ValidationError as exc:
-            errors["target"] = exc.messages
+        if self.channel in Channel.values and self.target:
+            target_errors = self.target_errors(self.channel, self.target)
+            if target_errors:
+                errors["target"] = target_errors
         if errors:
             raise ValidationError(errors)
+
+    @staticmethod
+    def target_errors(channel: str, target: str) -> list[str]:
+        """What is wrong with ``target`` for ``channel``; an empty list when nothing is."""
+        try:
+            if channel == Channel.WEBHOOK:
+                validate_webhook_url(target)
+            else:
+                email_recipients(target)
+        except ValidationError as exc:
+            return exc.messages
+        return []
 
     def applies_to(self, pipeline: Pipeline) -> bool:
         return pipeline.client_id == self.client_id and self.pipeline_id in (None, pipeline.pk)

@@ -31,18 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework import serializers
 
-from alerts.models import (
-    AlertRule,
-    Channel,
-    RuleKind,
-    Severity,
-    email_recipients,
-    validate_webhook_url,
-)
+from alerts.models import AlertRule, Channel, RuleKind, Severity
 from inventory.models import Client, Pipeline, Platform, pipeline_slug_validator
 
 FORMAT_VERSION = 1
@@ -122,13 +114,9 @@ class AlertRuleInput(_StrictSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # The same check as the admin's: webhooks are http(s) URLs, emails real addresses.
-        try:
-            if attrs["channel"] == Channel.WEBHOOK:
-                validate_webhook_url(attrs["target"])
-            else:
-                email_recipients(attrs["target"])
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError({"target": exc.messages}) from exc
+        target_errors = AlertRule.target_errors(attrs["channel"], attrs["target"])
+        if target_errors:
+            raise serializers.ValidationError({"target": target_errors})
         if attrs["kind"] == RuleKind.FAILURE_RATE:
             errors = {}
             if attrs["threshold"] > 100:
