@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from django.core import mail
@@ -103,13 +104,15 @@ def test_a_webhook_receives_the_resolution_once(
 
 @pytest.mark.parametrize("failure", [500, "hang"])
 def test_a_failed_webhook_is_retried_at_the_next_evaluation_and_sent_once(
-    pipeline, webhook_receiver, fast_delivery, django_capture_on_commit_callbacks, failure
+    pipeline, webhook_receiver, fast_delivery, django_capture_on_commit_callbacks, failure, caplog
 ):
     rule = webhook_rule(pipeline, webhook_receiver.url)
     fail_twice(pipeline)
     # Both tries of the first evaluation fail.
     webhook_receiver.plan = [failure, failure]
-    evaluate_and_commit(django_capture_on_commit_callbacks)
+    with caplog.at_level(logging.WARNING, logger="alerts.notifications"):
+        evaluate_and_commit(django_capture_on_commit_callbacks)
+    assert any("not delivered" in record.getMessage() for record in caplog.records)
 
     assert webhook_receiver.accepted == []
     assert len(webhook_receiver.attempts) == 2
@@ -220,6 +223,26 @@ def test_nothing_is_sent_while_the_transaction_is_open(pipeline, webhook_receive
     evaluate_alerts()  # inside the test's transaction, which never commits
     assert webhook_receiver.attempts == []
     assert len(AlertRule.objects.get().pending_notifications) == 1
+
+
+def test_a_claim_left_by_a_crashed_evaluator_lapses_and_the_notification_is_sent(
+    pipeline, webhook_receiver
+):
+    rule = webhook_rule(pipeline, webhook_receiver.url)
+    fail_twice(pipeline)
+    evaluate_alerts(deliver=False)
+    rule.refresh_from_db()
+    [item] = rule.pending_notifications
+    # Claimed by an evaluator that is still sending (or died a moment ago): left alone.
+    item["lease_until"] = (timezone.now() + dt.timedelta(minutes=5)).isoformat()
+    AlertRule.objects.filter(pk=rule.pk).update(pending_notifications=[item])
+    assert deliver_pending_notifications().delivered == 0
+    assert webhook_receiver.attempts == []
+    # Its claim has lapsed: the next evaluation sends it.
+    item["lease_until"] = (timezone.now() - dt.timedelta(seconds=1)).isoformat()
+    AlertRule.objects.filter(pk=rule.pk).update(pending_notifications=[item])
+    assert deliver_pending_notifications().delivered == 1
+    assert webhook_receiver.accepted_ids() == [item["id"]]
 
 
 def test_delivery_without_anything_pending_sends_nothing(pipeline, webhook_receiver):
