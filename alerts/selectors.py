@@ -25,7 +25,8 @@ class FiringAlert:
 def firing_alerts(*, pipeline: Pipeline | None = None) -> list[FiringAlert]:
     """Enabled rules firing now (for ``pipeline``, or anywhere), most severe and oldest first.
 
-    One query: the firing pipelines and their labels are read from the rules' own state.
+    One query: the firing pipelines and their labels are read from the rules' own state. A
+    list, not a QuerySet, since one rule yields a row per pipeline it fires for.
     """
     rules = AlertRule.objects.enabled().exclude(firing={}).select_related("client")
     if pipeline is not None:

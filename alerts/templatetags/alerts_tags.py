@@ -13,6 +13,8 @@ register = template.Library()
 SHOWN_ON_OVERVIEW = 50
 
 
+# A tag rather than view context: the overview and pipeline pages include the section with one
+# line and need not know how alert state is stored.
 @register.inclusion_tag("alerts/_firing_alerts.html")
 def firing_alerts(pipeline: Pipeline | None = None) -> dict:
     alerts = selectors.firing_alerts(pipeline=pipeline)
