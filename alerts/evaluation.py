@@ -255,7 +255,7 @@ def evaluate_alerts(
 
     held = find_conditions(rules, now=now, pipeline_ids=scope)
     report.firing = sum(len(pairs) for pairs in held.values())
-    context = _NotificationContext.load(rules, held)
+    context = _NotificationContext.load(rules, held, scope)
     untouched: list[int] = []
     for rule in rules:
         fired, resolved = _record_transitions(
@@ -287,32 +287,63 @@ def _forget_state_of_disabled_rules() -> None:
     )
 
 
+def _diff(
+    current: dict, held: dict[int, Condition], scope: set[int] | None
+) -> tuple[list[int], list[int]]:
+    """The pipelines that start firing, and those that stop, against the recorded state."""
+    fired = sorted(pk for pk in held if str(pk) not in current)
+    resolved = sorted(
+        int(key) for key in current if (scope is None or int(key) in scope) and int(key) not in held
+    )
+    return fired, resolved
+
+
 @dataclass
 class _NotificationContext:
-    """Pipelines and runs that the notifications of this evaluation name, read in bulk."""
+    """Pipelines and runs that the notifications of this evaluation name, read in bulk for the
+    transitions seen up front; anything else (after a lost compare-and-swap) on demand."""
 
-    pipelines: dict[int, Pipeline]
+    pipelines: dict[int, Pipeline | None]
     runs: dict[int, Run]
 
     @classmethod
     def load(
-        cls, rules: list[AlertRule], held: dict[int, dict[int, Condition]]
+        cls,
+        rules: list[AlertRule],
+        held: dict[int, dict[int, Condition]],
+        scope: set[int] | None,
     ) -> _NotificationContext:
+        context = cls(pipelines={}, runs={})
         pipeline_ids: set[int] = set()
         run_ids: set[int] = set()
         for rule in rules:
-            for key, entry in rule.firing.items():
-                pipeline_ids.add(int(key))
-                run_ids.update(entry.get("run_ids", []))
-        for pairs in held.values():
-            for condition in pairs.values():
-                pipeline_ids.add(condition.pipeline_id)
-                run_ids.update(condition.run_ids)
-        pipelines = Pipeline.objects.select_related("client").in_bulk(pipeline_ids)
-        runs = Run.objects.in_bulk(run_ids)
-        return cls(pipelines=pipelines, runs=runs)
+            conditions = held.get(rule.pk, {})
+            fired, resolved = _diff(rule.firing, conditions, scope)
+            pipeline_ids.update(fired, resolved)
+            for pk in fired:
+                run_ids.update(conditions[pk].run_ids)
+            for pk in resolved:
+                run_ids.update(rule.firing[str(pk)].get("run_ids", []))
+        context._fetch(pipeline_ids, run_ids)
+        return context
 
-    def runs_for(self, run_ids: Iterable[int]) -> list[Run]:
+    def _fetch(self, pipeline_ids: set[int], run_ids: set[int]) -> None:
+        if pipeline_ids:
+            found = Pipeline.objects.select_related("client").in_bulk(pipeline_ids)
+            # A deleted pipeline is remembered as None, not looked up again.
+            self.pipelines.update({pk: found.get(pk) for pk in pipeline_ids})
+        if run_ids:
+            self.runs.update(Run.objects.in_bulk(run_ids))
+
+    def pipeline(self, pk: int) -> Pipeline | None:
+        if pk not in self.pipelines:
+            self._fetch({pk}, set())
+        return self.pipelines[pk]
+
+    def runs_for(self, run_ids: list[int]) -> list[Run]:
+        missing = set(run_ids) - self.runs.keys()
+        if missing:
+            self._fetch(set(), missing)
         return [self.runs[pk] for pk in run_ids if pk in self.runs]
 
 
@@ -331,12 +362,7 @@ def _record_transitions(
     """
     for _attempt in range(CAS_ATTEMPTS):
         current: dict = rule.firing
-        fired = sorted(pk for pk in held if str(pk) not in current)
-        resolved = sorted(
-            int(key)
-            for key in current
-            if (scope is None or int(key) in scope) and int(key) not in held
-        )
+        fired, resolved = _diff(current, held, scope)
         if not fired and not resolved:
             return [], []
         firing = {key: entry for key, entry in current.items() if int(key) not in resolved}
@@ -344,7 +370,7 @@ def _record_transitions(
         for pk in fired:
             condition = held[pk]
             # None only if the pipeline was deleted since the condition query read it.
-            pipeline = context.pipelines.get(pk)
+            pipeline = context.pipeline(pk)
             label = str(pipeline) if pipeline is not None else f"pipeline {pk}"
             firing[str(pk)] = {
                 "since": now.isoformat(),
@@ -378,7 +404,7 @@ def _record_transitions(
                     build_payload(
                         rule=rule,
                         state="resolved",
-                        pipeline=context.pipelines.get(pk),
+                        pipeline=context.pipeline(pk),
                         pipeline_label=entry.get("pipeline", str(pk)),
                         summary=f"resolved (was: {entry.get('summary', '')})",
                         runs=context.runs_for(entry.get("run_ids", [])),
