@@ -1,8 +1,9 @@
 """Evaluate the rules covering a pipeline right after terminal runs for it are ingested.
 
 Ingestion only hands the pipeline ids over (after its commit); one background thread per
-process evaluates them, so a slow webhook never holds up an ingest request. Ids that arrive
-while an evaluation runs are merged into the next one. The thread exits when there is nothing
+process evaluates them, so a slow webhook never holds up an ingest request. The thread waits a
+second before each pass, and ids that arrive meanwhile (or while a pass runs) are merged into
+one evaluation: at most one pass per second, however fast runs arrive. The thread exits when there is nothing
 left to do. The periodic ``evaluate_alerts`` command remains the safety net: whatever this
 misses (a full queue, a process that stops) it catches at its next pass.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -24,6 +26,9 @@ logger = logging.getLogger(__name__)
 # Pipelines waiting for evaluation in this process; beyond this, ids are left to the
 # periodic evaluator instead of growing memory without bound.
 MAX_WAITING_PIPELINES = 10_000
+# The evaluator waits this long before each pass, so that the pipelines of a burst of ingest
+# calls share one evaluation instead of each paying for its own.
+SETTLE_SECONDS = 1.0
 # A process that is exiting (a loader command, a recycled worker) gives the evaluation in
 # progress this long to finish, rather than killing it halfway through a delivery.
 EXIT_GRACE_SECONDS = 30
@@ -68,6 +73,7 @@ class IngestEvaluator:
 
     def _drain(self) -> None:
         while True:
+            time.sleep(SETTLE_SECONDS)
             with self._lock:
                 batch, self._waiting = self._waiting, set()
                 if not batch:
