@@ -109,10 +109,11 @@ def build_payload(
         reverse("admin:alerts_alertrule_change", args=[rule.pk])
     )
     headline = f"{state.upper()} [{rule.severity}] {client.name} / {pipeline_data['name']}"
+    text = f"{_slack_escape(f'{headline} — {rule.name}: {summary}')} <{link}|Open in CHM>"
     return {
         "notification_id": uuid.uuid4().hex,
         "state": state,
-        "text": f"{headline} — {rule.name}: {summary} <{link}|Open in CHM>",
+        "text": text,
         "summary": summary,
         "rule": {
             "id": rule.pk,
@@ -133,11 +134,18 @@ def build_payload(
     }
 
 
+def _slack_escape(text: str) -> str:
+    # Slack reads <…> as links and mentions: names and error texts must not open one.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _email_subject(payload: dict) -> str:
-    return (
+    subject = (
         f"[CHM] {payload['state'].upper()} {payload['rule']['severity']}: "
         f"{payload['client']['name']} / {payload['pipeline']['name']} — {payload['rule']['name']}"
     )
+    # A line break in a name would make Django refuse the header (and the email, each time).
+    return " ".join(subject.split())
 
 
 def _email_body(payload: dict) -> str:

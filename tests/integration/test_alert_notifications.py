@@ -305,3 +305,19 @@ clients:
     assert where.endswith("clients[0].alert_rules[0].target")
     assert "http://" in message
     assert not AlertRule.objects.exists()
+
+
+def test_names_cannot_break_the_email_subject_or_the_slack_text(
+    webhook_receiver, fast_delivery, django_capture_on_commit_callbacks
+):
+    pipeline = PipelineFactory(slug="orders", name="Orders <prod>\nBcc: someone@example.com")
+    AlertRuleFactory(client=pipeline.client, pipeline=pipeline, name="orders & co", threshold=2)
+    webhook_rule(pipeline, webhook_receiver.url)
+    fail_twice(pipeline)
+    evaluate_and_commit(django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 1
+    assert "\n" not in mail.outbox[0].subject
+    assert "Orders <prod> Bcc: someone@example.com" in mail.outbox[0].subject
+    [payload] = webhook_receiver.accepted
+    assert "Orders &lt;prod&gt;" in payload["text"]
+    assert payload["pipeline"]["name"].startswith("Orders <prod>")
