@@ -87,3 +87,17 @@ def test_the_firing_section_reads_alerts_in_one_query(staff_client, firing_setup
         context = firing_alerts()
     assert context["total"] == 3
     assert len(queries) == 1
+
+
+def test_governance_counts_the_rules_firing_for_each_pipeline(firing_setup):
+    from runs.reporting import ClientGovernance, PipelineGovernance
+
+    orders, invoices, quiet = firing_setup
+    firing = dict(PipelineGovernance.objects.values_list("pipeline_id", "firing_rules"))
+    assert firing == {orders.pk: 2, invoices.pk: 1, quiet.pk: 0}
+    assert ClientGovernance.objects.get(client_id=orders.client_id).firing_rules == 2
+    # Once the pipelines recover, the next evaluation clears them from the count.
+    for pipeline in (orders, invoices):
+        RunFactory(pipeline=pipeline, status=RunStatus.SUCCESS, started_at=timezone.now())
+    evaluate_alerts(deliver=False)
+    assert set(PipelineGovernance.objects.values_list("firing_rules", flat=True)) == {0}
