@@ -201,3 +201,29 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+
+# --- Alerts and notifications ---------------------------------------------------------------
+
+# Email goes through Django's email backend: SMTP, or the console in development.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chm@localhost")
+# Seconds a webhook may take to connect and to answer.
+CHM_ALERTS_WEBHOOK_TIMEOUT = env_int("CHM_ALERTS_WEBHOOK_TIMEOUT", 5)
+# Tries per notification within one evaluation (then it waits for the next evaluation).
+CHM_ALERTS_DELIVERY_ATTEMPTS = env_int("CHM_ALERTS_DELIVERY_ATTEMPTS", 3)
+# Seconds before the second try; doubled before each later one.
+CHM_ALERTS_RETRY_BACKOFF = env_int("CHM_ALERTS_RETRY_BACKOFF", 1)
+# Evaluate the rules covering a pipeline in the background right after its runs finish.
+CHM_ALERTS_EVALUATE_ON_INGEST = env_bool("CHM_ALERTS_EVALUATE_ON_INGEST", True)

@@ -113,6 +113,10 @@ class AlertRuleInput(_StrictSerializer):
     is_enabled = serializers.BooleanField(default=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The same check as the admin's: webhooks are http(s) URLs, emails real addresses.
+        target_errors = AlertRule.target_errors(attrs["channel"], attrs["target"])
+        if target_errors:
+            raise serializers.ValidationError({"target": target_errors})
         if attrs["kind"] == RuleKind.FAILURE_RATE:
             errors = {}
             if attrs["threshold"] > 100:
