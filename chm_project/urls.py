@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 admin.site.site_header = "CHM administration"
 admin.site.site_title = "CHM"
@@ -7,4 +7,5 @@ admin.site.index_title = "Clients, pipelines, runs and alert rules"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("dashboards/", include("dashboards.urls")),
 ]
