@@ -105,3 +105,11 @@ def test_client_scoped_panels_filter_on_the_variable_and_the_others_say_all_clie
         for panel in dashboard.panels:
             if panel.client_column is None:
                 assert "all clients" in panel.title
+
+
+def test_the_docs_name_every_panel_and_dashboard():
+    docs = (ROOT / "docs" / "dashboards.md").read_text()
+    for dashboard in DASHBOARDS:
+        assert dashboard.title in docs
+        for panel in dashboard.panels:
+            assert panel.title in docs, panel.title
