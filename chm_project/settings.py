@@ -165,6 +165,45 @@ LOGGING = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 
+# --- Run ingestion and the API ---------------------------------------------------------------
+
+INSTALLED_APPS += [
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+]
+
+# Bounds of the ingestion path (runs/limits.py reads them).
+CHM_INGEST_MAX_BODY_BYTES = env_int("CHM_INGEST_MAX_BODY_BYTES", 10 * 1024 * 1024)
+CHM_INGEST_MAX_BATCH_ITEMS = min(env_int("CHM_INGEST_MAX_BATCH_ITEMS", 1000), 1000)
+CHM_RUN_METADATA_MAX_BYTES = env_int("CHM_RUN_METADATA_MAX_BYTES", 16 * 1024)
+CHM_RUN_ERROR_MESSAGE_MAX_CHARS = env_int("CHM_RUN_ERROR_MESSAGE_MAX_CHARS", 8000)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "runs.authentication.ClientKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CHM API",
+    "DESCRIPTION": "Run ingestion (REST and OpenLineage) and the read API of CHM. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+
 # --- Dashboards: Grafana link, Metabase signed embedding (docs/dashboards.md) ----------------
 
 # Browser-facing Grafana address; the dashboards page links to the provisioned dashboards.
