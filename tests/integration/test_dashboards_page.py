@@ -169,3 +169,9 @@ def test_settings_refuse_a_malformed_secret_or_a_long_token_life(env, message):
     )
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_every_page_links_to_the_dashboards_page(staff_client):
+    body = staff_client.get("/dashboards/").content.decode()
+    assert '<a href="/dashboards/" aria-current="page">Dashboards</a>' in body
+    assert '<a href="/dashboards/">Dashboards</a>' in staff_client.get("/").content.decode()
