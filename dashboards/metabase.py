@@ -171,7 +171,7 @@ class Provisioner:
         self.result = ProvisionResult()
         self._say = say or logger.info
 
-    def _changed(self, message: str) -> None:
+    def record_change(self, message: str) -> None:
         self.result.changes.append(message)
         self._say(message)
 
@@ -179,7 +179,7 @@ class Provisioner:
         enabled = self.api.get("/api/setting/enable-embedding-static")
         if enabled not in (True, "true"):
             self.api.put("/api/setting/enable-embedding-static", {"value": True})
-            self._changed("enabled static embedding")
+            self.record_change("enabled static embedding")
 
     def ensure_database(self, database: ReportingDatabase) -> int:
         wanted = {
@@ -197,7 +197,7 @@ class Provisioner:
                     f"/api/database/{existing['id']}",
                     {"details": {**details, **wanted, "password": database.password}},
                 )
-                self._changed(f"updated the connection of database {DATABASE_NAME!r}")
+                self.record_change(f"updated the connection of database {DATABASE_NAME!r}")
             return existing["id"]
         created = self.api.post(
             "/api/database",
@@ -215,7 +215,7 @@ class Provisioner:
                 "is_full_sync": True,
             },
         )
-        self._changed(f"created database {DATABASE_NAME!r} (id {created['id']})")
+        self.record_change(f"created database {DATABASE_NAME!r} (id {created['id']})")
         return created["id"]
 
     def ensure_collection(self) -> int:
@@ -231,7 +231,7 @@ class Provisioner:
             "/api/collection",
             {"name": COLLECTION_NAME, "description": "CHM questions and dashboards (Q1–Q10)."},
         )
-        self._changed(f"created collection {COLLECTION_NAME!r} (id {created['id']})")
+        self.record_change(f"created collection {COLLECTION_NAME!r} (id {created['id']})")
         return created["id"]
 
     def _collection_items(self, collection_id: int, model: str) -> dict[str, int]:
@@ -249,7 +249,7 @@ class Provisioner:
                 card_id = existing.get(panel.metabase_name)
                 if card_id is None:
                     card_ids[panel.key] = self.api.post("/api/card", wanted)["id"]
-                    self._changed(f"created question {panel.metabase_name!r}")
+                    self.record_change(f"created question {panel.metabase_name!r}")
                     continue
                 card = self.api.get(f"/api/card/{card_id}")
                 same = (
@@ -259,7 +259,7 @@ class Provisioner:
                 )
                 if not same:
                     self.api.put(f"/api/card/{card_id}", wanted)
-                    self._changed(f"updated question {panel.metabase_name!r}")
+                    self.record_change(f"updated question {panel.metabase_name!r}")
                 card_ids[panel.key] = card_id
         return card_ids
 
@@ -278,7 +278,7 @@ class Provisioner:
                     "parameters": [_client_parameter()],
                 },
             )["id"]
-            self._changed(f"created dashboard {dashboard.title!r} (id {dashboard_id})")
+            self.record_change(f"created dashboard {dashboard.title!r} (id {dashboard_id})")
         current = self.api.get(f"/api/dashboard/{dashboard_id}")
         self._ensure_dashcards(dashboard, current, card_ids)
         self._ensure_embedding(dashboard, current)
@@ -346,7 +346,7 @@ class Provisioner:
             f"/api/dashboard/{current['id']}",
             {"dashcards": kept + added, "tabs": current.get("tabs") or []},
         )
-        self._changed(f"placed {len(added)} question(s) on {dashboard.title!r}")
+        self.record_change(f"placed {len(added)} question(s) on {dashboard.title!r}")
 
     def _ensure_embedding(self, dashboard: Dashboard, current: dict) -> None:
         parameters = list(current.get("parameters") or [])
@@ -365,7 +365,7 @@ class Provisioner:
                 "embedding_params": {CLIENT_PARAMETER: "locked"},
             },
         )
-        self._changed(f"published {dashboard.title!r} for signed embedding, client locked")
+        self.record_change(f"published {dashboard.title!r} for signed embedding, client locked")
 
 
 def provision_metabase(
@@ -379,7 +379,7 @@ def provision_metabase(
     """Create or bring up to date CHM's questions and dashboards; a rerun changes nothing."""
     provisioner = Provisioner(api, say=say)
     if api.log_in(email=email, password=password):
-        provisioner._changed(f"created the first Metabase admin {email}")
+        provisioner.record_change(f"created the first Metabase admin {email}")
     provisioner.ensure_static_embedding()
     database_id = provisioner.ensure_database(database)
     collection_id = provisioner.ensure_collection()
