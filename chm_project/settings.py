@@ -3,6 +3,7 @@ them with their defaults."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "inventory",
     "runs",
     "alerts",
+    "dashboards",
 ]
 
 MIDDLEWARE = [
@@ -227,3 +229,23 @@ CHM_ALERTS_DELIVERY_ATTEMPTS = env_int("CHM_ALERTS_DELIVERY_ATTEMPTS", 3)
 CHM_ALERTS_RETRY_BACKOFF = env_int("CHM_ALERTS_RETRY_BACKOFF", 1)
 # Evaluate the rules covering a pipeline in the background right after its runs finish.
 CHM_ALERTS_EVALUATE_ON_INGEST = env_bool("CHM_ALERTS_EVALUATE_ON_INGEST", True)
+
+
+# --- Dashboards: Grafana link, Metabase signed embedding (docs/dashboards.md) ----------------
+
+# Browser-facing Grafana address; the dashboards page links to the provisioned dashboards.
+GRAFANA_URL = env_str("GRAFANA_URL").rstrip("/")
+# Browser-facing Metabase address, the embedding secret shared with Metabase
+# (MB_EMBEDDING_SECRET_KEY there) and the ids `manage.py setup_metabase` prints.
+METABASE_SITE_URL = env_str("METABASE_SITE_URL").rstrip("/")
+METABASE_SECRET_KEY = env_str("METABASE_SECRET_KEY")
+METABASE_DASHBOARD_BUSINESS = env_int("METABASE_DASHBOARD_BUSINESS", 0)
+METABASE_DASHBOARD_OPERATIONS = env_int("METABASE_DASHBOARD_OPERATIONS", 0)
+# Embed tokens are signed per page view; a copied URL stops working after this many seconds.
+METABASE_EMBED_TTL_SECONDS = env_int("METABASE_EMBED_TTL_SECONDS", 600)
+if METABASE_SECRET_KEY and not re.fullmatch(r"[0-9a-fA-F]{64}", METABASE_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "METABASE_SECRET_KEY must be Metabase's embedding secret: 64 hexadecimal characters."
+    )
+if not 60 <= METABASE_EMBED_TTL_SECONDS <= 3600:
+    raise ImproperlyConfigured("METABASE_EMBED_TTL_SECONDS must be between 60 and 3600.")

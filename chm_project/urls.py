@@ -9,6 +9,7 @@ admin.site.index_title = "Clients, pipelines, runs and alert rules"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("dashboards/", include("dashboards.urls")),
     path("api/", include("runs.api.urls")),
     path("healthz", healthz, name="healthz"),
     # Staff pages: overview, clients, pipelines, runs, flaky, changes, freshness, governance.
