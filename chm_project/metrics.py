@@ -30,6 +30,10 @@ INGEST_LATENCY = Histogram(
     ["endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+INGEST_RATE_LIMITED = Counter(
+    "chm_ingest_rate_limited_total",
+    "Ingestion requests answered 429 because their key was over INGEST_RATE_LIMIT.",
+)
 DATABASE_UNAVAILABLE = Counter(
     "chm_database_unavailable_total",
     "Requests answered 503 because PostgreSQL was unreachable or dropped the connection.",

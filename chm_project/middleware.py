@@ -74,6 +74,61 @@ class ReplicaReadsMiddleware:
         return self.get_response(request)
 
 
+# URL names (namespace "api") of the ingestion endpoints, and the metric label of each.
+INGEST_ENDPOINTS = {
+    "runs": "runs",
+    "runs-without-slash": "runs",
+    "lineage": "lineage",
+    "lineage-with-slash": "lineage",
+}
+
+
+class IngestMetricsMiddleware:
+    """Count ingestion requests, their latency and what became of every run they carried.
+
+    The outcomes come from the API's documented answer (``outcome`` of a single run or a
+    lineage event, ``summary`` of a batch), so the views stay unaware of metrics.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        endpoint = ingest_endpoint(request)
+        if endpoint is None:
+            return response
+        metrics.INGEST_LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+        metrics.INGEST_REQUESTS.labels(
+            endpoint=endpoint, outcome=response_outcome(response.status_code)
+        ).inc()
+        outcomes = item_outcomes(response)
+        for outcome, count in outcomes.items():
+            metrics.INGEST_ITEMS.labels(endpoint=endpoint, outcome=outcome).inc(count)
+        if outcomes:
+            request.chm_ingest_outcomes = outcomes
+        return response
+
+
+def ingest_endpoint(request: HttpRequest) -> str | None:
+    match = getattr(request, "resolver_match", None)
+    if request.method != "POST" or match is None or match.namespace != "api":
+        return None
+    return INGEST_ENDPOINTS.get(match.url_name)
+
+
+def item_outcomes(response: HttpResponse) -> dict[str, int]:
+    data = getattr(response, "data", None)
+    if not isinstance(data, dict):
+        return {}
+    summary = data.get("summary")
+    if isinstance(summary, dict):
+        return {str(k): int(v) for k, v in summary.items() if isinstance(v, int) and v > 0}
+    outcome = data.get("outcome")
+    return {outcome: 1} if isinstance(outcome, str) else {}
+
+
 class RequestLogMiddleware:
     """With REQUEST_LOG_JSON on, one JSON line per request: what was asked, by which key,
     what came of it and how long it took.
@@ -84,10 +139,9 @@ class RequestLogMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.enabled = settings.REQUEST_LOG_JSON
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not self.enabled:
+        if not settings.REQUEST_LOG_JSON:
             return self.get_response(request)
         started = time.perf_counter()
         response = self.get_response(request)

@@ -154,6 +154,45 @@ LOGGING = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 
+# --- Run ingestion and the API ---------------------------------------------------------------
+
+INSTALLED_APPS += [
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+]
+
+# Bounds of the ingestion path (runs/limits.py reads them).
+CHM_INGEST_MAX_BODY_BYTES = env_int("CHM_INGEST_MAX_BODY_BYTES", 10 * 1024 * 1024)
+CHM_INGEST_MAX_BATCH_ITEMS = min(env_int("CHM_INGEST_MAX_BATCH_ITEMS", 1000), 1000)
+CHM_RUN_METADATA_MAX_BYTES = env_int("CHM_RUN_METADATA_MAX_BYTES", 16 * 1024)
+CHM_RUN_ERROR_MESSAGE_MAX_CHARS = env_int("CHM_RUN_ERROR_MESSAGE_MAX_CHARS", 8000)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "runs.authentication.ClientKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CHM API",
+    "DESCRIPTION": "Run ingestion (REST and OpenLineage) and the read API of CHM. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+
 # --- Operations: security, database faults, rate limit, metrics, request logs, replica ------
 # docs/operations.md explains each group; docs/production.env is a complete production set.
 
@@ -234,6 +273,9 @@ def _rate_limit_cache(url: str) -> dict:
     raise ImproperlyConfigured("RATE_LIMIT_CACHE_URL must be a redis:// URL (or unset).")
 
 
+# DRF applies the throttle to every API view; it counts only client-key POSTs (ingestion).
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["runs.throttling.IngestRateThrottle"]
+
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "ratelimit": _rate_limit_cache(env_str("RATE_LIMIT_CACHE_URL")),
@@ -248,6 +290,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Outermost after the metrics clock, so the logged duration covers every other layer.
     "chm_project.middleware.RequestLogMiddleware",
+    "chm_project.middleware.IngestMetricsMiddleware",
     *MIDDLEWARE,
     "chm_project.middleware.DatabaseUnavailableMiddleware",
     "chm_project.middleware.ReplicaReadsMiddleware",

@@ -1,0 +1,176 @@
+"""API representations. Output serializers are read-only; the input ones describe the ingestion
+formats for the OpenAPI schema (runs/ingest.py validates the items themselves)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from alerts.models import AlertRule
+from inventory.models import Client, Pipeline
+from runs.ingest import OUTCOMES
+from runs.models import Run
+
+
+class ClientSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Client
+        fields = ["id", "slug", "name", "is_active", "auto_register_pipelines", "key_prefix"]
+        read_only_fields = fields
+
+
+class PipelineSerializer(serializers.ModelSerializer):
+    client = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Pipeline
+        fields = [
+            "id",
+            "client",
+            "slug",
+            "name",
+            "platform",
+            "owner",
+            "description",
+            "docs_url",
+            "freshness_minutes",
+            "is_active",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class RunSerializer(serializers.ModelSerializer):
+    client = serializers.CharField(source="pipeline.client.slug", read_only=True)
+    pipeline = serializers.CharField(source="pipeline.slug", read_only=True)
+    duration_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "client",
+            "pipeline",
+            "pipeline_id",
+            "external_run_id",
+            "status",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "error_message",
+            "metadata",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_duration_seconds(self, run: Run) -> float | None:
+        return run.duration.total_seconds() if run.duration is not None else None
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    client = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    pipeline = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    is_firing = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = AlertRule
+        # The notification target is left out: webhook URLs often carry a secret.
+        fields = [
+            "id",
+            "client",
+            "pipeline",
+            "name",
+            "kind",
+            "threshold",
+            "window_minutes",
+            "min_runs",
+            "severity",
+            "channel",
+            "is_enabled",
+            "is_firing",
+            "last_evaluated_at",
+            "last_notified_at",
+        ]
+        read_only_fields = fields
+
+
+# --- Ingestion formats (documentation for the OpenAPI schema) ----------------------------------
+
+
+class RunItemSerializer(serializers.Serializer):
+    pipeline = serializers.CharField(help_text="The pipeline's slug, within the key's client.")
+    external_run_id = serializers.CharField(
+        max_length=255, help_text="The scheduler's own run id: the idempotency key."
+    )
+    status = serializers.CharField(
+        help_text="queued, running, success, failed, canceled, skipped, or a scheduler's "
+        "spelling of them (docs/api.md); the spelling is kept in metadata.source_status."
+    )
+    started_at = serializers.DateTimeField(help_text="ISO-8601 with a time zone.")
+    finished_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Required for terminal statuses only."
+    )
+    error_message = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    metadata = serializers.DictField(required=False, allow_null=True)
+
+
+class IngestedRunSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=OUTCOMES)
+    run = RunSerializer()
+
+
+class RejectedRunSerializer(serializers.Serializer):
+    outcome = serializers.CharField(help_text='Always "rejected".')
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class ItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    outcome = serializers.ChoiceField(choices=OUTCOMES)
+    run_id = serializers.IntegerField(allow_null=True)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class BatchResultSerializer(serializers.Serializer):
+    results = ItemResultSerializer(many=True)
+    summary = serializers.DictField(child=serializers.IntegerField())
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class LineageJobSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    name = serializers.CharField()
+    facets = serializers.DictField(required=False)
+
+
+class LineageRunSerializer(serializers.Serializer):
+    runId = serializers.CharField()  # noqa: N815 (OpenLineage spelling)
+    facets = serializers.DictField(required=False)
+
+
+class LineageEventSerializer(serializers.Serializer):
+    eventType = serializers.ChoiceField(  # noqa: N815
+        choices=["START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"], required=False
+    )
+    eventTime = serializers.DateTimeField()  # noqa: N815
+    producer = serializers.CharField()
+    schemaURL = serializers.CharField(required=False)  # noqa: N815
+    run = LineageRunSerializer()
+    job = LineageJobSerializer()
+    inputs = serializers.ListField(child=serializers.DictField(), required=False)
+    outputs = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class LineageResultSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=OUTCOMES)
+    run_id = serializers.IntegerField(allow_null=True)
+    pipeline = serializers.CharField(allow_null=True)
+    detail = serializers.CharField(required=False)

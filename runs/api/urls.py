@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from runs.api import views
+
+app_name = "api"
+
+_runs = {"get": "list", "post": "create"}
+
+urlpatterns = [
+    path("v1/runs/", views.RunViewSet.as_view(_runs), name="runs"),
+    path("v1/runs", views.RunViewSetWithoutSlash.as_view(_runs), name="runs-without-slash"),
+    path("v1/lineage", views.LineageView.as_view(), name="lineage"),
+    path("v1/lineage/", views.LineageViewWithSlash.as_view(), name="lineage-with-slash"),
+    path("v1/clients/", views.ClientViewSet.as_view({"get": "list"}), name="clients"),
+    path("v1/pipelines/", views.PipelineViewSet.as_view({"get": "list"}), name="pipelines"),
+    path("v1/alert-rules/", views.AlertRuleViewSet.as_view({"get": "list"}), name="alert-rules"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

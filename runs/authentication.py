@@ -1,0 +1,79 @@
+"""Client-key authentication for the API: ``Authorization: Bearer <client key>``.
+
+The key is looked up by its SHA-256 hash (one index probe); only active clients authenticate.
+The authenticated ``request.user`` is a ``ClientPrincipal`` and ``request.auth`` the Client, so
+views scope every query to ``request.auth``.
+"""
+
+from __future__ import annotations
+
+from rest_framework import authentication, exceptions
+from rest_framework.permissions import BasePermission
+
+from inventory.models import Client
+
+
+class ClientPrincipal:
+    """Stands in for a user on requests made with a client key: never staff."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def __str__(self) -> str:
+        return f"client:{self.client.slug}"
+
+
+class ClientKeyAuthentication(authentication.BaseAuthentication):
+    keyword = b"bearer"
+
+    def authenticate(self, request):
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Malformed Authorization header: use 'Bearer <client key>'."
+            )
+        try:
+            raw_key = parts[1].decode()
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("The client key is not valid text.") from exc
+        client = Client.objects.active().for_key(raw_key).first()
+        if client is None:
+            raise exceptions.AuthenticationFailed("Unknown, rotated or inactive client key.")
+        return ClientPrincipal(client), client
+
+    def authenticate_header(self, request) -> str:
+        # Makes DRF answer 401 (not 403) when the key is missing or wrong.
+        return 'Bearer realm="CHM"'
+
+
+def request_client(request) -> Client | None:
+    """The client whose key authenticated ``request``, or None for a staff user."""
+    return request.auth if isinstance(request.auth, Client) else None
+
+
+class HasClientKey(BasePermission):
+    message = "Send runs with a client key: Authorization: Bearer <client key>."
+
+    def has_permission(self, request, view) -> bool:
+        return request_client(request) is not None
+
+
+class IsStaffOrClientKey(BasePermission):
+    """Staff read everything; a client key reads its own client's data (views scope it)."""
+
+    message = "Staff login, a staff API token, or a client key is required."
+
+    def has_permission(self, request, view) -> bool:
+        if request_client(request) is not None:
+            return True
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.is_staff)

@@ -1,0 +1,450 @@
+"""Run ingestion: the one place where reported runs are written.
+
+The REST API, the OpenLineage adapter, the synthetic-data loader and the tests all call
+``ingest_runs``. It validates every item on its own, then writes the valid ones with one
+``INSERT … ON CONFLICT (pipeline_id, external_run_id) DO UPDATE … WHERE`` statement, so the
+database's unique constraint is the idempotency key and the "only move forward" rule is applied
+by PostgreSQL under the row lock that ON CONFLICT takes. Two senders delivering events of one run
+at the same time are therefore serialised on that row, and the stored run does not depend on the
+order of arrival.
+
+The state machine (DESIGN.md, "Run status and the idempotency contract"), for an event E that
+meets a stored run R:
+
+- E *wins* when its status ranks higher (queued < running < terminal), or when both are terminal
+  and E finished later (a correction). The winner sets status, ``finished_at`` and
+  ``error_message``; its metadata keys override R's.
+- Two terminal events with the same ``finished_at`` and different statuses conflict: rejected.
+- Any event lowers ``started_at`` to the earliest seen and adds metadata keys R lacks; a repeat of
+  R's own status and finish time fills an error message R lacks.
+- Otherwise nothing is written (``unchanged``): a duplicate, a late ``running`` after a terminal
+  status, an older terminal event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+
+from inventory.models import Client, Pipeline
+from runs import limits
+from runs.signals import terminal_runs_ingested
+from runs.statuses import SOURCE_STATUS_KEY, STATUS_RANK, TERMINAL_RANK, canonical_status
+
+CREATED = "created"
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+REJECTED = "rejected"
+OUTCOMES = (CREATED, UPDATED, UNCHANGED, REJECTED)
+
+ITEM_FIELDS = frozenset(
+    {
+        "pipeline",
+        "external_run_id",
+        "status",
+        "started_at",
+        "finished_at",
+        "error_message",
+        "metadata",
+    }
+)
+EXTERNAL_RUN_ID_MAX_LENGTH = 255
+PIPELINE_SLUG_MAX_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    index: int
+    outcome: str
+    run_id: int | None = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    # True when the item was rejected because it contradicts the stored terminal status with
+    # the same finished_at (the REST API answers 409 for a single item).
+    conflict: bool = False
+    # True when the item names a pipeline the client does not have (its own or not at all:
+    # the two are indistinguishable on purpose, so nothing leaks about other clients).
+    unknown_pipeline: bool = False
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    results: list[ItemResult]
+    summary: dict[str, int]
+
+
+@dataclass(frozen=True)
+class _ValidRun:
+    index: int
+    pipeline_slug: str
+    external_run_id: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    error_message: str
+    metadata_json: str
+
+
+def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> IngestResult:
+    """Validate and store reported runs of ``client``'s pipelines; one result per item.
+
+    Items use the REST format (docs/api.md); timestamps are ISO-8601 strings or aware datetimes.
+    Valid items are stored even when others are rejected. After the transaction commits,
+    ``terminal_runs_ingested`` is sent once with the pipelines that gained or corrected a
+    terminal run.
+    """
+    results: dict[int, ItemResult] = {}
+    valid: list[_ValidRun] = []
+    for index, item in enumerate(items):
+        parsed = _validate_item(index, item)
+        if isinstance(parsed, _ValidRun):
+            valid.append(parsed)
+        else:
+            results[index] = ItemResult(index=index, outcome=REJECTED, errors=parsed)
+
+    pipeline_ids = _pipeline_ids(client, {run.pipeline_slug for run in valid})
+    known: list[tuple[int, _ValidRun]] = []
+    for run in valid:
+        pipeline_id = pipeline_ids.get(run.pipeline_slug)
+        if pipeline_id is None:
+            results[run.index] = ItemResult(
+                index=run.index,
+                outcome=REJECTED,
+                errors={"pipeline": [f"No pipeline {run.pipeline_slug!r} for this client."]},
+                unknown_pipeline=True,
+            )
+        else:
+            known.append((pipeline_id, run))
+
+    if known:
+        terminal_pipelines: set[int] = set()
+        with transaction.atomic():
+            for batch in _rounds(known):
+                _store_round(batch, results, terminal_pipelines)
+            if terminal_pipelines:
+                transaction.on_commit(
+                    lambda: terminal_runs_ingested.send(
+                        sender=Client, pipeline_ids=terminal_pipelines
+                    )
+                )
+
+    ordered = [results[index] for index in range(len(items))]
+    summary = dict.fromkeys(OUTCOMES, 0)
+    for result in ordered:
+        summary[result.outcome] += 1
+    return IngestResult(results=ordered, summary=summary)
+
+
+# --- Validation -----------------------------------------------------------------------------
+# Hand-written rather than a DRF Serializer: a batch of 1,000 items is validated on every
+# request, and field-by-field DRF validation costs several times the database write.
+
+
+def _validate_item(index: int, item: Any) -> _ValidRun | dict[str, list[str]]:
+    if not isinstance(item, Mapping):
+        return {"non_field_errors": ["Each run must be a JSON object."]}
+    errors: dict[str, list[str]] = {}
+    for name in sorted(set(item) - ITEM_FIELDS):
+        errors[str(name)] = ["Unknown field."]
+
+    slug = _required_text(item, "pipeline", PIPELINE_SLUG_MAX_LENGTH, errors)
+    external_run_id = _external_run_id(item, errors)
+    raw_status = _required_text(item, "status", 64, errors)
+    status = None
+    if raw_status is not None:
+        status = canonical_status(raw_status)
+        if status is None:
+            errors["status"] = [
+                f"Unknown status {raw_status!r}. Use queued, running, success, failed, "
+                "canceled or skipped (scheduler spellings are listed in docs/api.md)."
+            ]
+    started_at = _timestamp(item, "started_at", errors, required=True)
+    finished_at = _timestamp(item, "finished_at", errors, required=False)
+    error_message = _error_message(item, errors)
+    metadata_json = _metadata_json(item, raw_status, errors)
+
+    if status is not None and "finished_at" not in errors:
+        terminal = STATUS_RANK[status] == TERMINAL_RANK
+        if terminal and finished_at is None:
+            errors["finished_at"] = [f"Required for a {status} run."]
+        elif not terminal and finished_at is not None:
+            errors["finished_at"] = [f"Must be empty while a run is {status}."]
+    if started_at and finished_at and finished_at < started_at:
+        errors.setdefault("finished_at", []).append("Must not be before started_at.")
+
+    if errors:
+        return errors
+    return _ValidRun(
+        index=index,
+        pipeline_slug=slug,
+        external_run_id=external_run_id,
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        error_message=error_message,
+        metadata_json=metadata_json,
+    )
+
+
+def _required_text(
+    item: Mapping[str, Any], name: str, max_length: int, errors: dict[str, list[str]]
+) -> str | None:
+    value = item.get(name)
+    if value is None:
+        errors[name] = ["This field is required."]
+        return None
+    if not isinstance(value, str):
+        errors[name] = ["Must be a string."]
+        return None
+    value = value.strip()
+    if not value:
+        errors[name] = ["Must not be empty."]
+    elif len(value) > max_length:
+        errors[name] = [f"At most {max_length} characters."]
+    elif "\x00" in value:
+        errors[name] = ["Must not contain NUL characters."]
+    else:
+        return value
+    return None
+
+
+def _external_run_id(item: Mapping[str, Any], errors: dict[str, list[str]]) -> str | None:
+    value = item.get("external_run_id")
+    # Some schedulers number their runs; an integer id is taken as its decimal text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _required_text(item, "external_run_id", EXTERNAL_RUN_ID_MAX_LENGTH, errors)
+
+
+def _timestamp(
+    item: Mapping[str, Any], name: str, errors: dict[str, list[str]], *, required: bool
+) -> dt.datetime | None:
+    value = item.get(name)
+    if value is None:
+        if required:
+            errors[name] = ["This field is required."]
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            errors[name] = ["Not an ISO-8601 timestamp (example: 2026-03-01T02:00:00Z)."]
+            return None
+    else:
+        errors[name] = ["Must be an ISO-8601 timestamp string."]
+        return None
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        errors[name] = ["Needs a time zone: end it with Z or an offset such as +02:00."]
+        return None
+    return parsed.astimezone(dt.UTC)
+
+
+def _error_message(item: Mapping[str, Any], errors: dict[str, list[str]]) -> str:
+    value = item.get("error_message")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors["error_message"] = ["Must be a string."]
+        return ""
+    # PostgreSQL text cannot hold NUL; dropping it loses nothing a reader could see.
+    return limits.truncate_error_message(value.replace("\x00", ""))
+
+
+def _metadata_json(
+    item: Mapping[str, Any], raw_status: str | None, errors: dict[str, list[str]]
+) -> str:
+    value = item.get("metadata")
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        errors["metadata"] = ["Must be a JSON object."]
+        return ""
+    metadata = dict(value)
+    if raw_status is not None:
+        metadata[SOURCE_STATUS_KEY] = raw_status
+    try:
+        # allow_nan=False: PostgreSQL's jsonb refuses NaN and Infinity.
+        encoded = json.dumps(metadata, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        errors["metadata"] = ["Must contain only JSON values (no NaN or Infinity)."]
+        return ""
+    if "\\u0000" in encoded:
+        errors["metadata"] = ["Must not contain NUL characters."]
+        return ""
+    limit = limits.max_metadata_bytes()
+    if len(encoded.encode()) > limit:
+        errors["metadata"] = [f"Too large: at most {limit} bytes of JSON."]
+        return ""
+    return encoded
+
+
+# --- Storage --------------------------------------------------------------------------------
+
+
+def _pipeline_ids(client: Client, slugs: set[str]) -> dict[str, int]:
+    if not slugs:
+        return {}
+    return dict(Pipeline.objects.filter(client=client, slug__in=slugs).values_list("slug", "id"))
+
+
+def _rounds(known: list[tuple[int, _ValidRun]]) -> list[list[tuple[int, _ValidRun]]]:
+    """Split items so that no statement touches the same run twice.
+
+    PostgreSQL refuses an ON CONFLICT DO UPDATE that affects one row twice, so the n-th event of
+    a run within a batch goes into the n-th statement, in the order the sender listed them.
+    """
+    rounds: list[list[tuple[int, _ValidRun]]] = []
+    seen: dict[tuple[int, str], int] = {}
+    for pipeline_id, run in known:
+        key = (pipeline_id, run.external_run_id)
+        position = seen.get(key, 0)
+        seen[key] = position + 1
+        if position == len(rounds):
+            rounds.append([])
+        rounds[position].append((pipeline_id, run))
+    return rounds
+
+
+# The conditional update, in SQL so that it runs under the row lock ON CONFLICT takes. EXCLUDED
+# is the incoming event, r the stored run. It leans on an invariant: finished_at is set exactly
+# when the status is terminal (the validator requires it, a check constraint refuses it on
+# queued or running rows). Hence, repeated where needed because SQL has no local variables:
+#   wins     = COALESCE(EXCLUDED.finished_at > r.finished_at,            -- later terminal
+#                       r.finished_at IS NULL AND (EXCLUDED.finished_at IS NOT NULL  -- first terminal
+#                       OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
+#   same     = EXCLUDED.status = r.status AND EXCLUDED.finished_at IS NOT DISTINCT FROM r.finished_at
+#   conflict = EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r.status
+_UPSERT_SQL = """
+INSERT INTO runs_run AS r (
+    pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata,
+    created_at, updated_at
+)
+SELECT i.pipeline_id, i.external_run_id, i.status, i.started_at, i.finished_at,
+       i.error_message, i.metadata::jsonb, now(), now()
+FROM unnest(
+    %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[],
+    %s::text[]
+) AS i(pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata)
+ON CONFLICT (pipeline_id, external_run_id) DO UPDATE SET
+    status = CASE
+        WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
+            AND (EXCLUDED.finished_at IS NOT NULL
+                 OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
+        THEN EXCLUDED.status ELSE r.status
+    END,
+    finished_at = CASE
+        WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
+            AND (EXCLUDED.finished_at IS NOT NULL
+                 OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
+        THEN EXCLUDED.finished_at ELSE r.finished_at
+    END,
+    error_message = CASE
+        WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
+            AND (EXCLUDED.finished_at IS NOT NULL
+                 OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
+        THEN EXCLUDED.error_message
+        WHEN EXCLUDED.status = r.status
+            AND EXCLUDED.finished_at IS NOT DISTINCT FROM r.finished_at
+            AND r.error_message = ''
+        THEN EXCLUDED.error_message
+        ELSE r.error_message
+    END,
+    metadata = CASE
+        WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
+            AND (EXCLUDED.finished_at IS NOT NULL
+                 OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
+        THEN r.metadata || EXCLUDED.metadata
+        ELSE EXCLUDED.metadata || r.metadata
+    END,
+    started_at = LEAST(r.started_at, EXCLUDED.started_at),
+    updated_at = now()
+WHERE NOT COALESCE(EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r.status, false)
+    AND (
+        COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
+            AND (EXCLUDED.finished_at IS NOT NULL
+                 OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
+        OR EXCLUDED.started_at < r.started_at
+        OR (EXCLUDED.status = r.status
+            AND EXCLUDED.finished_at IS NOT DISTINCT FROM r.finished_at
+            AND r.error_message = '' AND EXCLUDED.error_message <> '')
+        OR (EXCLUDED.metadata || r.metadata) <> r.metadata
+    )
+RETURNING r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at, (r.xmax = 0)
+"""
+
+_STORED_SQL = """
+SELECT r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at
+FROM runs_run AS r
+JOIN unnest(%s::bigint[], %s::text[]) AS i(pipeline_id, external_run_id)
+  ON r.pipeline_id = i.pipeline_id AND r.external_run_id = i.external_run_id
+"""
+
+
+def _store_round(
+    batch: list[tuple[int, _ValidRun]],
+    results: dict[int, ItemResult],
+    terminal_pipelines: set[int],
+) -> None:
+    by_key = {(pipeline_id, run.external_run_id): run for pipeline_id, run in batch}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPSERT_SQL,
+            [
+                [pipeline_id for pipeline_id, _ in batch],
+                [run.external_run_id for _, run in batch],
+                [run.status for _, run in batch],
+                [run.started_at for _, run in batch],
+                [run.finished_at for _, run in batch],
+                [run.error_message for _, run in batch],
+                [run.metadata_json for _, run in batch],
+            ],
+        )
+        written = cursor.fetchall()
+        for run_id, pipeline_id, external_run_id, status, finished_at, inserted in written:
+            run = by_key.pop((pipeline_id, external_run_id))
+            outcome = CREATED if inserted else UPDATED
+            results[run.index] = ItemResult(index=run.index, outcome=outcome, run_id=run_id)
+            # The event was applied as the run's terminal state (new, or a correction).
+            if (
+                STATUS_RANK[status] == TERMINAL_RANK
+                and status == run.status
+                and finished_at == run.finished_at
+            ):
+                terminal_pipelines.add(pipeline_id)
+        if not by_key:
+            return
+        # Rows the statement left alone: ON CONFLICT locked them, so this read sees what the
+        # conditional update saw, and tells a repeat from a conflicting terminal status.
+        cursor.execute(
+            _STORED_SQL,
+            [[key[0] for key in by_key], [key[1] for key in by_key]],
+        )
+        for run_id, pipeline_id, external_run_id, status, finished_at in cursor.fetchall():
+            run = by_key[(pipeline_id, external_run_id)]
+            if (
+                STATUS_RANK[status] == TERMINAL_RANK
+                and STATUS_RANK[run.status] == TERMINAL_RANK
+                and finished_at == run.finished_at
+                and status != run.status
+            ):
+                results[run.index] = ItemResult(
+                    index=run.index,
+                    outcome=REJECTED,
+                    run_id=None,
+                    errors={
+                        "status": [
+                            f"Conflicts with the stored status {status!r} of this run, "
+                            "reported with the same finished_at. A correction needs a later "
+                            "finished_at."
+                        ]
+                    },
+                    conflict=True,
+                )
+            else:
+                results[run.index] = ItemResult(index=run.index, outcome=UNCHANGED, run_id=run_id)
