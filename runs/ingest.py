@@ -298,6 +298,9 @@ def _rounds(known: list[tuple[int, _ValidRun]]) -> list[list[tuple[int, _ValidRu
 
     PostgreSQL refuses an ON CONFLICT DO UPDATE that affects one row twice, so the n-th event of
     a run within a batch goes into the n-th statement, in the order the sender listed them.
+    Only the first round takes new row locks (later rounds revisit runs it locked), and the
+    statement takes them in key order (ORDER BY in the SQL), so concurrent batches that share
+    runs wait for each other instead of deadlocking.
     """
     rounds: list[list[tuple[int, _ValidRun]]] = []
     seen: dict[tuple[int, str], int] = {}
@@ -331,6 +334,7 @@ FROM unnest(
     %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[],
     %s::text[]
 ) AS i(pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata)
+ORDER BY i.pipeline_id, i.external_run_id
 ON CONFLICT (pipeline_id, external_run_id) DO UPDATE SET
     status = CASE
         WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL

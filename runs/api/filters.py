@@ -12,7 +12,7 @@ from runs.models import Run, RunStatus
 class ClientFilter(django_filters.FilterSet):
     class Meta:
         model = Client
-        fields = ["is_active"]
+        fields = ["slug", "is_active"]
 
 
 class PipelineFilter(django_filters.FilterSet):
