@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
@@ -51,6 +51,31 @@ class DatabaseUnavailableMiddleware:
         )
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         return response
+
+
+class DatabaseRefusedValueMiddleware:
+    """Answer 400, not 500, when PostgreSQL refuses a value that passed validation (a time
+    zone offset beyond ±15:59, a number out of range): the request is at fault, and the
+    statement was rolled back. Validation should catch such values first; this is the net.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DataError):
+            return None
+        logger.warning(
+            "Database refused a value on %s %s: %s", request.method, request.path, exception
+        )
+        first_line = str(exception).splitlines()[0] if str(exception) else "invalid value"
+        return JsonResponse(
+            {"detail": f"A value in the request is out of range for CHM: {first_line}"},
+            status=400,
+        )
 
 
 class ReplicaReadsMiddleware:

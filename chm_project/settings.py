@@ -293,6 +293,7 @@ MIDDLEWARE = [
     "chm_project.middleware.IngestMetricsMiddleware",
     *MIDDLEWARE,
     "chm_project.middleware.DatabaseUnavailableMiddleware",
+    "chm_project.middleware.DatabaseRefusedValueMiddleware",
     "chm_project.middleware.ReplicaReadsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]

@@ -20,6 +20,8 @@ class ClientSerializer(serializers.ModelSerializer):
 
 class PipelineSerializer(serializers.ModelSerializer):
     client = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    # A URL or "" when there is none: the schema must not promise a URI format.
+    docs_url = serializers.CharField(read_only=True, help_text="Documentation link, or empty.")
 
     class Meta:
         model = Pipeline

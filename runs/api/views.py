@@ -12,7 +12,12 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -130,7 +135,14 @@ class RunViewSet(ScopedListViewSet):
         responses={
             201: serializers.IngestedRunSerializer,
             200: OpenApiResponse(
-                serializers.IngestedRunSerializer,
+                PolymorphicProxySerializer(
+                    component_name="IngestAnswer",
+                    serializers=[
+                        serializers.IngestedRunSerializer,
+                        serializers.BatchResultSerializer,
+                    ],
+                    resource_type_field_name=None,
+                ),
                 description="A single run updated or unchanged; for a list, a "
                 "BatchResult (results and summary).",
             ),

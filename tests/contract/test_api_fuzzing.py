@@ -26,7 +26,8 @@ from schemathesis.specs.openapi.checks import (
 from chm_project.wsgi import application
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
 
-pytestmark = pytest.mark.django_db
+# Autocommit, as in production: a statement PostgreSQL refuses aborts only itself.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CASES_PER_OPERATION = 40
 
@@ -43,11 +44,11 @@ schema = load_schema()
 
 
 @pytest.fixture(autouse=True)
-def wsgi_calls_keep_the_test_transaction(settings):
+def wsgi_calls_keep_the_test_connection(settings):
     # schemathesis's WSGI client sends "Host: localhost".
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
-    # As Django's own test client does: the end of a request must not close the connection
-    # that holds the test's transaction.
+    # As Django's own test client does: the end of a request must not close the test's
+    # database connection.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     yield

@@ -116,3 +116,10 @@ def test_a_database_failure_answers_503_json_with_retry_after(api, monkeypatch, 
         sample("chm_ingest_requests_total", endpoint="runs", outcome="unavailable")
         == unavailable + 1
     )
+
+
+def test_a_value_postgresql_refuses_answers_400_not_500(api):
+    # Python accepts a -21:03 offset; PostgreSQL's limit is ±15:59.
+    response = api.get("/api/v1/runs/", {"started_after": "2026-01-29T15:07:48-21:03"})
+    assert response.status_code == 400
+    assert "out of range" in response.json()["detail"]
