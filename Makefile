@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py ensure_admin
+	@# The demo data set, once: skipped when this database already holds it (docs/synthetic-data.md).
+	DEBUG=$${DEBUG:-1} $(VENV)/bin/chm-synthetic-orchestrator --ingest --state-file var/synthetic-v1-state.json
 	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Serving CHM on http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/)"
 	DEBUG=$${DEBUG:-1} $(VENV)/bin/gunicorn chm_project.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
@@ -44,3 +46,8 @@ db-stop: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+
+# The README's screenshots (docs/img/), taken by the browser check on its seeded data.
+.PHONY: screenshots
+screenshots: $(STAMP)
+	CHM_SCREENSHOT_DIR=docs/img $(VENV)/bin/pytest tests/browser -q

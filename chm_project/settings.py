@@ -141,6 +141,15 @@ STORAGES = {
 }
 
 
+# --- Reporting (dashboard views) ----------------------------------------------------------
+
+# The read-only database role that Grafana and Metabase use: it can read the views of the
+# schema `reporting` and nothing else. Created by migration runs/0002; without a password it
+# is created NOLOGIN (see docs/dashboards.md to give it one later).
+CHM_REPORTING_ROLE = env_str("CHM_REPORTING_ROLE", "chm_reporting")
+CHM_REPORTING_PASSWORD = env_str("CHM_REPORTING_PASSWORD")
+
+
 # --- Logging --------------------------------------------------------------------------------
 
 LOGGING = {

@@ -13,4 +13,6 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("api/", include("runs.api.urls")),
     path("healthz", healthz, name="healthz"),
+    # Staff pages: overview, clients, pipelines, runs, flaky, changes, freshness, governance.
+    path("", include("runs.urls")),
 ]

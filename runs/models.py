@@ -117,3 +117,20 @@ class Run(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+# The unmanaged models over the dashboard views belong to this app.
+from runs.reporting import (  # noqa: E402, F401
+    ClientGovernance,
+    ClientHealth,
+    DailyFailures,
+    Flakiness,
+    FreshnessProblem,
+    PipelineChange,
+    PipelineGovernance,
+    PipelineLatestStatus,
+    PlatformFailureDaily,
+    PlatformFailureRate,
+    TriageEntry,
+    WeeklyTrend,
+)

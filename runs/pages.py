@@ -1,0 +1,273 @@
+"""The staff pages: parse the request, call the selectors, render. Staff login only."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from inventory.models import Client, Pipeline
+from runs import charts, selectors
+from runs.filters import RunExplorerFilter
+from runs.templatetags.chm_format import percent as _percent
+from runs.templatetags.chm_format import seconds as _seconds
+
+OVERVIEW_FAILING_ROWS = 50
+OVERVIEW_CLIENT_TILES = 30
+LIST_ROWS = 200
+RUNS_PER_PAGE = 25
+
+
+def _cursor(request: HttpRequest) -> tuple[selectors.RunCursor | None, str | None]:
+    """The keyset cursor from ``?after=``, or an error message naming the parameter."""
+    raw = request.GET.get("after")
+    if not raw:
+        return None, None
+    try:
+        return selectors.RunCursor.decode(raw), None
+    except (ValueError, OverflowError):
+        return None, "after: not a page position from this site (expected <microseconds>-<id>)."
+
+
+@staff_member_required
+def overview(request: HttpRequest) -> HttpResponse:
+    failing = list(selectors.failing_now())
+    health = list(selectors.client_health())
+    show_all_clients = request.GET.get("clients") == "all"
+    days = selectors.failures_per_day(days=30)
+    total_failures = sum(day.failures for day in days)
+    chart = charts.bar_chart(
+        slug="failures-per-day",
+        title="Failed and successful runs per day, last 30 days (UTC)",
+        summary=(
+            f"{total_failures} failed runs in 30 days; "
+            f"most in one day: {max((d.failures for d in days), default=0)}."
+        ),
+        points=[
+            charts.Point(
+                axis_label=day.day.strftime("%d %b"),
+                title=(
+                    f"{day.day:%Y-%m-%d}: {day.failures} failed, {day.successes} succeeded, "
+                    f"failure rate {_percent(day.failure_rate)}"
+                ),
+                parts=[(day.failures, "bar-failed"), (day.successes, "bar-success")],
+            )
+            for day in days
+        ],
+        label_every=7,
+    )
+    return render(
+        request,
+        "runs/overview.html",
+        {
+            "failing": failing[:OVERVIEW_FAILING_ROWS],
+            "failing_total": len(failing),
+            "client_tiles": health if show_all_clients else health[:OVERVIEW_CLIENT_TILES],
+            "clients_total": len(health),
+            "show_all_clients": show_all_clients,
+            "platforms": list(selectors.platform_failure_rates("7d")),
+            "days": days,
+            "chart": chart,
+            **selectors.inventory_counts(),
+        },
+    )
+
+
+@staff_member_required
+def client_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    client = get_object_or_404(Client, slug=slug)
+    statuses = list(selectors.pipeline_statuses(client))
+    strips = selectors.last_runs_by_pipeline([s.pipeline_id for s in statuses])
+    weeks = list(selectors.weekly_trend(client))
+    chart = charts.bar_chart(
+        slug="weekly-failure-rate",
+        title=f"Failure rate per week, {client.name} (UTC weeks)",
+        summary="; ".join(
+            f"week of {w.bucket_start:%d %b}: {_percent(w.failure_rate)}" for w in weeks
+        ),
+        points=[
+            charts.Point(
+                axis_label=w.bucket_start.strftime("%d %b"),
+                title=(
+                    f"Week of {w.bucket_start:%Y-%m-%d}: {w.failures} failed of "
+                    f"{w.successes + w.failures}, failure rate {_percent(w.failure_rate)}"
+                ),
+                parts=[(w.failure_rate or 0, "bar-failed")],
+            )
+            for w in weeks
+        ],
+        max_value=1.0,
+        format_value=lambda value: f"{100 * value:.0f} %",
+        label_every=2,
+    )
+    return render(
+        request,
+        "runs/client_detail.html",
+        {
+            "client": client,
+            "rows": [(status, strips.get(status.pipeline_id, [])) for status in statuses],
+            "weeks": weeks,
+            "chart": chart,
+        },
+    )
+
+
+@staff_member_required
+def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    pipeline = get_object_or_404(Pipeline.objects.select_related("client"), pk=pk)
+    after, cursor_error = _cursor(request)
+    if cursor_error:
+        return render(request, "runs/bad_request.html", {"errors": [cursor_error]}, status=400)
+    page = selectors.run_page(
+        selectors.explorer_runs().for_pipeline(pipeline), after=after, size=RUNS_PER_PAGE
+    )
+    recent = selectors.recent_finished_runs(pipeline)
+    duration_chart = charts.bar_chart(
+        slug="durations",
+        title=f"Duration of the last {len(recent)} finished runs",
+        summary=(
+            "Longest: "
+            + _seconds(max((r.duration.total_seconds() for r in recent), default=None))
+            + "; newest: "
+            + (_seconds(recent[-1].duration.total_seconds()) if recent else "—")
+            + "."
+        ),
+        points=[
+            charts.Point(
+                axis_label="",
+                title=(
+                    f"{run.external_run_id} ({run.status}), started {run.started_at:%Y-%m-%d %H:%M} "
+                    f"UTC, {_seconds(run.duration.total_seconds())}"
+                ),
+                parts=[(run.duration.total_seconds(), f"bar-{run.status}")],
+            )
+            for run in recent
+        ],
+        format_value=_seconds,
+    )
+    weeks = selectors.weekly_failure_rate(pipeline)
+    rate_chart = charts.bar_chart(
+        slug="pipeline-failure-rate",
+        title="Failure rate per week (UTC weeks)",
+        summary="; ".join(f"week of {w.week:%d %b}: {_percent(w.failure_rate)}" for w in weeks),
+        points=[
+            charts.Point(
+                axis_label=w.week.strftime("%d %b"),
+                title=(
+                    f"Week of {w.week:%Y-%m-%d}: {w.failures} failed of "
+                    f"{w.successes + w.failures}, failure rate {_percent(w.failure_rate)}"
+                ),
+                parts=[(w.failure_rate or 0, "bar-failed")],
+            )
+            for w in weeks
+        ],
+        max_value=1.0,
+        format_value=lambda value: f"{100 * value:.0f} %",
+        label_every=2,
+    )
+    return render(
+        request,
+        "runs/pipeline_detail.html",
+        {
+            "pipeline": pipeline,
+            "status": selectors.pipeline_status(pipeline),
+            "page": page,
+            "recent": recent,
+            "duration_chart": duration_chart,
+            "weeks": weeks,
+            "rate_chart": rate_chart,
+            "rules": list(selectors.rules_covering(pipeline)),
+            "pipeline_key": str(pipeline.pk),
+        },
+    )
+
+
+@staff_member_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    filterset = RunExplorerFilter(request.GET or None, queryset=selectors.explorer_runs())
+    filterset.form.fields["status"].widget = forms.CheckboxSelectMultiple(
+        choices=filterset.form.fields["status"].choices
+    )
+    after, cursor_error = _cursor(request)
+    errors = [f"{name}: {' '.join(messages)}" for name, messages in filterset.errors.items()] + (
+        [cursor_error] if cursor_error else []
+    )
+    if errors:
+        return render(
+            request,
+            "runs/run_list.html",
+            {"filter": filterset, "errors": errors, "page": None},
+            status=400,
+        )
+    page = selectors.run_page(filterset.qs, after=after, size=RUNS_PER_PAGE)
+    query = request.GET.copy()
+    query.pop("after", None)
+    return render(
+        request,
+        "runs/run_list.html",
+        {
+            "filter": filterset,
+            "page": page,
+            "query": query.urlencode(),
+            "is_filtered": bool(query),
+            "has_runs": bool(page.runs) or selectors.inventory_counts()["has_runs"],
+        },
+    )
+
+
+@staff_member_required
+def flaky(request: HttpRequest) -> HttpResponse:
+    rows = list(selectors.flaky_ranking())
+    return render(
+        request,
+        "runs/flaky.html",
+        {
+            "flaky": [row for row in rows if row.is_flaky],
+            "stable_count": sum(1 for row in rows if row.verdict == "stable"),
+            "insufficient": [row for row in rows if not row.has_enough_history][:LIST_ROWS],
+            "insufficient_count": sum(1 for row in rows if not row.has_enough_history),
+            "pipelines_total": len(rows),
+        },
+    )
+
+
+@staff_member_required
+def changes(request: HttpRequest) -> HttpResponse:
+    rows = list(selectors.what_changed())
+    return render(
+        request,
+        "runs/changes.html",
+        {
+            "newly_failing": [r for r in rows if r.change == "newly failing"],
+            "recovered": [r for r in rows if r.change == "recovered"],
+            "slower": [r for r in rows if r.change == "slower"],
+        },
+    )
+
+
+@staff_member_required
+def freshness(request: HttpRequest) -> HttpResponse:
+    rows = list(selectors.freshness_problems())
+    return render(
+        request,
+        "runs/freshness.html",
+        {
+            "stale": [r for r in rows if r.kind == "stale"],
+            "stuck": [r for r in rows if r.kind == "stuck"],
+        },
+    )
+
+
+@staff_member_required
+def governance(request: HttpRequest) -> HttpResponse:
+    gaps = list(selectors.governance_gaps()[: LIST_ROWS + 1])
+    return render(
+        request,
+        "runs/governance.html",
+        {
+            "clients": list(selectors.governance_by_client()),
+            "gaps": gaps[:LIST_ROWS],
+            "gaps_truncated": len(gaps) > LIST_ROWS,
+        },
+    )

@@ -1,0 +1,147 @@
+"""A real browser (Debian's headless Chromium through Playwright) logs in to a live CHM
+server with seeded data, loads the overview, a pipeline page and the flaky ranking, finds the
+expected text and saves screenshots: under test-artifacts/ (not committed), or under the
+folder named by CHM_SCREENSHOT_DIR (`make screenshots` writes the README's docs/img/)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from runs.models import RunStatus
+from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM = Path(os.environ.get("CHM_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = Path(os.environ.get("CHM_SCREENSHOT_DIR", "test-artifacts"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "browser-check-password-1"
+
+
+def seed_demo() -> dict:
+    """A small but lifelike history: 4 clients, 18 pipelines, 30 days of runs."""
+    rng = random.Random(20261125)  # noqa: S311 - shapes demo data, not security
+    now = timezone.now().replace(second=0, microsecond=0)
+    platforms = ["airflow", "dbt", "dagster", "fivetran", "spark", "airbyte"]
+    created = {}
+    for c, (slug, name) in enumerate(
+        [
+            ("acme", "Acme Corp"),
+            ("globex", "Globex"),
+            ("initech", "Initech"),
+            ("umbrella", "Umbrella Health"),
+        ]
+    ):
+        client = ClientFactory(slug=slug, name=name)
+        AlertRuleFactory(client=client, name=f"{name}: 3 failures in a row")
+        for p in range(4 + c % 2):
+            pipeline = PipelineFactory(
+                client=client,
+                slug=f"{slug}-{['orders', 'billing', 'ledger', 'crm-sync', 'events'][p]}",
+                name=f"{['Orders', 'Billing', 'Ledger', 'CRM sync', 'Events'][p]} ({name.split()[0]})",
+                platform=platforms[(c + p) % len(platforms)],
+                owner=rng.choice(["data-platform", "analytics-eng", "finance-data", ""]),
+                docs_url=rng.choice(["", "https://wiki.example.com/pipelines"]),
+                freshness_minutes=rng.choice([None, 360, 720]),
+            )
+            created[pipeline.slug] = pipeline
+            base_failure = rng.choice([0.02, 0.05, 0.1])
+            for i in range(60):
+                started = (
+                    now
+                    - dt.timedelta(hours=12 * (60 - i))
+                    + dt.timedelta(minutes=rng.randint(0, 50))
+                )
+                if pipeline.slug == "acme-billing":
+                    status = RunStatus.SUCCESS if i % 2 == 0 else RunStatus.FAILED  # flaky
+                elif pipeline.slug == "acme-orders" and i >= 56:
+                    status = RunStatus.FAILED  # failing since two days
+                else:
+                    roll = rng.random()
+                    status = (
+                        RunStatus.FAILED if roll < base_failure
+                        else RunStatus.CANCELED if roll < base_failure + 0.03
+                        else RunStatus.SUCCESS
+                    )  # fmt: skip
+                minutes = rng.randint(4, 9) * (
+                    2 if pipeline.slug == "globex-ledger" and i > 50 else 1
+                )
+                RunFactory(
+                    pipeline=pipeline,
+                    status=status,
+                    started_at=started,
+                    finished_at=started + dt.timedelta(minutes=minutes),
+                    error_message=(
+                        "psycopg.errors.DiskFull: could not extend file: No space left on device"
+                        if pipeline.slug == "acme-orders" and status == RunStatus.FAILED
+                        else "Task exited with return code 1"
+                        if status == RunStatus.FAILED
+                        else ""
+                    ),
+                )
+    stale = created["umbrella-ledger"]
+    stale.freshness_minutes = 60
+    stale.save(update_fields=["freshness_minutes"])
+    PipelineFactory(client=stale.client, slug="umbrella-new", name="Claims (new)", owner="")
+    return created
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (or set CHM_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def seeded(django_user_model):
+    django_user_model.objects.create_user("oncall", password=PASSWORD, is_staff=True)
+    return seed_demo()
+
+
+def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded, browser):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/")
+    # Anonymous: sent to the admin login, then back to the overview.
+    page.fill("#id_username", "oncall")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+    assert page.locator("h1").inner_text() == "What is failing now"
+    failing = page.locator("#failing-now").inner_text()
+    assert "Orders (Acme)" in failing and "No space left on device" in failing
+    chart_title = page.locator("#failures-per-day svg title").first.text_content()
+    assert chart_title.startswith("Failed and successful runs per day")
+    page.screenshot(path=SCREENSHOTS / "overview.png", full_page=True)
+
+    page.click("text=Orders (Acme)")
+    page.wait_for_selector("#history")
+    assert "No space left on device" in page.locator("#last-error").inner_text()
+    assert "Acme Corp: 3 failures in a row" in page.locator("#alert-rules").inner_text()
+    assert page.locator("#charts svg").count() == 2
+    page.screenshot(path=SCREENSHOTS / "pipeline.png", full_page=True)
+
+    page.click("nav >> text=Flaky")
+    flaky = page.locator("#flaky").inner_text()
+    assert "Billing (Acme)" in flaky
+    page.screenshot(path=SCREENSHOTS / "flaky.png", full_page=True)

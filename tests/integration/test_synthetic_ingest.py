@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from inventory.loading import load_inventory
+from inventory.models import Client
+from runs.models import Run
+from synthetic import generator
+from synthetic.cli import main
+
+pytestmark = pytest.mark.django_db
+
+COMMITTED = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "v1"
+
+
+def _copy_of_v1(tmp_path: Path) -> Path:
+    """The committed files without their state and report, which each test writes anew."""
+    out = tmp_path / "v1"
+    shutil.copytree(COMMITTED / "base", out / "base")
+    shutil.copytree(COMMITTED / "batches", out / "batches")
+    shutil.copytree(COMMITTED / "context", out / "context")
+    (out / "context" / "session_state.json").unlink()
+    return out
+
+
+def _run(out: Path, *extra: str) -> int:
+    return main(["--quiet", "--out", str(out), "--state-file", str(out / "state.json"), *extra])
+
+
+def _committed_report() -> dict:
+    return json.loads((COMMITTED / "validation_report.json").read_text())
+
+
+def _snapshot() -> list[tuple]:
+    return list(
+        Run.objects.order_by(
+            "pipeline__client__slug", "pipeline__slug", "external_run_id"
+        ).values_list(
+            "pipeline__client__slug",
+            "pipeline__slug",
+            "external_run_id",
+            "status",
+            "started_at",
+            "finished_at",
+            "error_message",
+            "metadata",
+        )
+    )
+
+
+def test_ingesting_v1_directly_gives_the_committed_report(tmp_path):
+    out = _copy_of_v1(tmp_path)
+
+    assert _run(out, "--ingest", "--validate") == 0
+
+    report = json.loads((out / "validation_report.json").read_text())
+    assert report == _committed_report()
+    assert report["ok"]
+    assert Run.objects.count() == report["data_set"]["files"]["runs"]
+    assert (out / "validation_report.md").read_bytes() == (
+        COMMITTED / "validation_report.md"
+    ).read_bytes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingesting_v1_over_http_gives_the_committed_report(tmp_path, live_server):
+    out = _copy_of_v1(tmp_path)
+    load_inventory(document=json.loads((out / "base" / "inventory.json").read_text()))
+    keys = tmp_path / "keys.txt"
+    keys.write_text(
+        "# client=key, one per line\n"
+        + "".join(f"{client.slug}={client.rotate_key()}\n" for client in Client.objects.all())
+    )
+
+    assert _run(out, "--ingest-url", live_server.url, "--keys-file", str(keys), "--validate") == 0
+
+    assert json.loads((out / "validation_report.json").read_text()) == _committed_report()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingesting_over_http_without_a_clients_key_stops_with_a_clear_error(
+    tmp_path, live_server, capsys
+):
+    out = _copy_of_v1(tmp_path)
+    load_inventory(document=json.loads((out / "base" / "inventory.json").read_text()))
+
+    assert _run(out, "--ingest-url", live_server.url, "--key", "nobody=chm_x") == 1
+    assert "No key for client" in capsys.readouterr().err
+    assert not Run.objects.exists()
+
+
+def test_an_interrupted_ingestion_resumes_to_the_same_runs_without_duplicates(tmp_path):
+    small = ["--days", "35", "--clients", "3"]
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    assert _run(whole, *small, "--ingest") == 0
+    expected = _snapshot()
+    Run.objects.all().delete()
+
+    assert _run(resumed, *small) == 0  # the files first: the interruption is in ingestion
+    assert _run(resumed, *small, "--ingest", "--stop-after", "4") == 1
+    state = json.loads((resumed / "state.json").read_text())
+    (entry,) = state["ingested"].values()
+    assert len(entry["batches"]) == 4 and not entry["complete"]
+    assert _run(resumed, *small, "--ingest") == 0
+
+    assert _snapshot() == expected
+    data = generator.build(days=35, clients=3)
+    assert len(expected) == len(data.expected_runs)
+    (entry,) = json.loads((resumed / "state.json").read_text())["ingested"].values()
+    assert entry["complete"] and len(entry["batches"]) == len(data.batches)
+
+
+def test_a_finished_ingestion_does_nothing_the_second_time(tmp_path, capsys):
+    out = _copy_of_v1(tmp_path)
+    _run(out, "--ingest")
+    before = _snapshot()
+    capsys.readouterr()
+
+    assert _run(out, "--ingest") == 0
+
+    assert "0 batches" in capsys.readouterr().out
+    assert _snapshot() == before
+
+
+def test_ingestion_is_skipped_when_the_set_is_already_in_the_database(tmp_path, capsys):
+    out = _copy_of_v1(tmp_path)
+    _run(out, "--ingest")
+    count = Run.objects.count()
+    (out / "state.json").unlink()  # e.g. var/ was cleaned, the database was kept
+    capsys.readouterr()
+
+    assert _run(out, "--ingest") == 0
+
+    assert "nothing to ingest" in capsys.readouterr().out
+    assert Run.objects.count() == count
