@@ -8,8 +8,8 @@ A read goes to the ``replica`` alias only when both hold:
   reporting views). Sessions, users and permissions always come from the primary, so a login
   or a logout is seen on the very next request even while the replica lags.
 
-Writes always go to the primary, and so do reads inside a transaction on the primary (Django
-routes them through ``db_for_read`` too; the flag is never set there).
+Writes always go to the primary. Raw SQL reads that should follow the same rule take their
+alias from ``read_alias(app_label)``; ``Model.objects.raw()`` goes through the router already.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from django.conf import settings
 
 REPLICA_ALIAS = "replica"
 PRIMARY_ALIAS = "default"
-# Apps whose tables (and views) a streaming replica serves to the pages.
-REPLICA_APP_LABELS = frozenset({"inventory", "runs", "alerts", "reporting", "dashboards"})
+# Apps whose tables a streaming replica serves to the pages (the reporting views' unmanaged
+# models belong to "runs").
+REPLICA_APP_LABELS = frozenset({"inventory", "runs", "alerts"})
 
 _reading_from_replica: ContextVar[bool] = ContextVar("chm_reading_from_replica", default=False)
 
