@@ -123,3 +123,14 @@ def test_a_value_postgresql_refuses_answers_400_not_500(api):
     response = api.get("/api/v1/runs/", {"started_after": "2026-01-29T15:07:48-21:03"})
     assert response.status_code == 400
     assert "out of range" in response.json()["detail"]
+
+
+def test_database_sessions_carry_the_statement_and_lock_timeouts():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        statement_timeout = cursor.fetchone()[0]
+        cursor.execute("SHOW lock_timeout")
+        lock_timeout = cursor.fetchone()[0]
+    assert (statement_timeout, lock_timeout) == ("10s", "3s")
