@@ -11,6 +11,7 @@ says how to choose.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
@@ -20,9 +21,23 @@ from rest_framework.throttling import BaseThrottle
 from chm_project.metrics import INGEST_RATE_LIMITED
 from runs.authentication import request_client
 
+logger = logging.getLogger(__name__)
+
 
 def _now() -> float:
     return time.time()
+
+
+def _count_request(cache_key: str, window: int) -> int:
+    cache = caches["ratelimit"]
+    # add() is a no-op when the key exists; incr() is atomic in one cache. The key outlives
+    # its window by a second so that it cannot expire between the two calls.
+    cache.add(cache_key, 0, timeout=window + 1)
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # evicted between add() and incr()
+        cache.add(cache_key, 1, timeout=window + 1)
+        return 1
 
 
 class IngestRateThrottle(BaseThrottle):
@@ -41,15 +56,14 @@ class IngestRateThrottle(BaseThrottle):
         window_start = int(now // window) * window
         # Per key, not per client: a rotated key starts a fresh count.
         cache_key = f"chm:ingest-rate:{client.key_hash[:24]}:{window}:{window_start}"
-        cache = caches["ratelimit"]
-        # add() is a no-op when the key exists; incr() is atomic in one cache. The key
-        # outlives its window by a second so that it cannot expire between the two calls.
-        cache.add(cache_key, 0, timeout=window + 1)
         try:
-            count = cache.incr(cache_key)
-        except ValueError:  # evicted between add() and incr()
-            cache.add(cache_key, 1, timeout=window + 1)
-            count = 1
+            count = _count_request(cache_key, window)
+        except Exception:
+            # A shared cache that is down must not stop ingestion: let the request through.
+            logger.warning(
+                "Ingestion rate limit skipped: the ratelimit cache failed", exc_info=True
+            )
+            return True
         if count <= limit:
             return True
         self.seconds_left = window_start + window - now

@@ -112,3 +112,13 @@ def test_the_rate_limit_is_off_by_default_in_development_only():
         out[debug] = int(result.stdout.strip())
     assert out["1"] == 0
     assert out["0"] > 0
+
+
+def test_a_failing_rate_limit_cache_lets_ingestion_through(rate_limit, monkeypatch, pipeline):
+    def cache_down(cache_key, window):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(throttling, "_count_request", cache_down)
+    api = sender(pipeline.client)
+    codes = {api.post("/api/v1/runs/", run(n), format="json").status_code for n in range(5)}
+    assert codes == {201}
