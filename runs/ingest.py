@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,11 +59,34 @@ PIPELINE_SLUG_MAX_LENGTH = 200
 
 
 @dataclass(frozen=True)
+class StoredRun:
+    """The run as stored after the item was applied (read back in the same statement)."""
+
+    id: int
+    pipeline_id: int
+    pipeline_slug: str
+    external_run_id: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    error_message: str
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+@dataclass(frozen=True)
 class ItemResult:
     index: int
     outcome: str
     run_id: int | None = None
     errors: dict[str, list[str]] = field(default_factory=dict)
+    # The stored run, for a call with a single item (the API answers with it); None otherwise.
+    run: StoredRun | None = None
     # True when the item was rejected because it contradicts the stored terminal status with
     # the same finished_at (the REST API answers 409 for a single item).
     conflict: bool = False
@@ -86,16 +110,22 @@ class _ValidRun:
     started_at: dt.datetime
     finished_at: dt.datetime | None
     error_message: str
-    metadata_json: str
+    metadata: dict[str, Any]
 
 
-def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> IngestResult:
+def ingest_runs(
+    *,
+    client: Client,
+    items: Sequence[Mapping[str, Any]],
+    resolved_pipelines: Mapping[str, int] | None = None,
+) -> IngestResult:
     """Validate and store reported runs of ``client``'s pipelines; one result per item.
 
     Items use the REST format (docs/api.md); timestamps are ISO-8601 strings or aware datetimes.
     Valid items are stored even when others are rejected. After the transaction commits,
     ``terminal_runs_ingested`` is sent once with the pipelines that gained or corrected a
-    terminal run.
+    terminal run. ``resolved_pipelines`` (slug → id of ``client``'s pipelines) saves the lookup
+    when the caller has just read them, as the OpenLineage adapter has.
     """
     results: dict[int, ItemResult] = {}
     valid: list[_ValidRun] = []
@@ -106,7 +136,11 @@ def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> Ingest
         else:
             results[index] = ItemResult(index=index, outcome=REJECTED, errors=parsed)
 
-    pipeline_ids = _pipeline_ids(client, {run.pipeline_slug for run in valid})
+    slugs = {run.pipeline_slug for run in valid}
+    if resolved_pipelines is not None and slugs <= resolved_pipelines.keys():
+        pipeline_ids = dict(resolved_pipelines)
+    else:
+        pipeline_ids = _pipeline_ids(client, slugs)
     known: list[tuple[int, _ValidRun]] = []
     for run in valid:
         pipeline_id = pipeline_ids.get(run.pipeline_slug)
@@ -122,9 +156,12 @@ def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> Ingest
 
     if known:
         terminal_pipelines: set[int] = set()
-        with transaction.atomic():
-            for batch in _rounds(known):
-                _store_round(batch, results, terminal_pipelines)
+        rounds = _rounds(known)
+        # One statement is atomic on its own; the transaction (two more round trips on the
+        # single-run path) is only needed when a batch holds several events of one run.
+        with transaction.atomic() if len(rounds) > 1 else nullcontext():
+            for batch in rounds:
+                _store_round(batch, results, terminal_pipelines, full=len(items) == 1)
             if terminal_pipelines:
                 transaction.on_commit(
                     lambda: terminal_runs_ingested.send(
@@ -165,7 +202,7 @@ def _validate_item(index: int, item: Any) -> _ValidRun | dict[str, list[str]]:
     started_at = _timestamp(item, "started_at", errors, required=True)
     finished_at = _timestamp(item, "finished_at", errors, required=False)
     error_message = _error_message(item, errors)
-    metadata_json = _metadata_json(item, raw_status, errors)
+    metadata = _metadata(item, raw_status, errors)
 
     if status is not None and "finished_at" not in errors:
         terminal = STATUS_RANK[status] == TERMINAL_RANK
@@ -186,7 +223,7 @@ def _validate_item(index: int, item: Any) -> _ValidRun | dict[str, list[str]]:
         started_at=started_at,
         finished_at=finished_at,
         error_message=error_message,
-        metadata_json=metadata_json,
+        metadata=metadata,
     )
 
 
@@ -256,15 +293,15 @@ def _error_message(item: Mapping[str, Any], errors: dict[str, list[str]]) -> str
     return limits.truncate_error_message(value.replace("\x00", ""))
 
 
-def _metadata_json(
+def _metadata(
     item: Mapping[str, Any], raw_status: str | None, errors: dict[str, list[str]]
-) -> str:
+) -> dict[str, Any]:
     value = item.get("metadata")
     if value is None:
         value = {}
     if not isinstance(value, Mapping):
         errors["metadata"] = ["Must be a JSON object."]
-        return ""
+        return {}
     metadata = dict(value)
     if raw_status is not None:
         metadata[SOURCE_STATUS_KEY] = raw_status
@@ -273,15 +310,15 @@ def _metadata_json(
         encoded = json.dumps(metadata, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         errors["metadata"] = ["Must contain only JSON values (no NaN or Infinity)."]
-        return ""
+        return {}
     if "\\u0000" in encoded:
         errors["metadata"] = ["Must not contain NUL characters."]
-        return ""
+        return {}
     limit = limits.max_metadata_bytes()
     if len(encoded.encode()) > limit:
         errors["metadata"] = [f"Too large: at most {limit} bytes of JSON."]
-        return ""
-    return encoded
+        return {}
+    return metadata
 
 
 # --- Storage --------------------------------------------------------------------------------
@@ -329,11 +366,11 @@ INSERT INTO runs_run AS r (
     created_at, updated_at
 )
 SELECT i.pipeline_id, i.external_run_id, i.status, i.started_at, i.finished_at,
-       i.error_message, i.metadata::jsonb, now(), now()
-FROM unnest(
-    %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[],
-    %s::text[]
-) AS i(pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata)
+       i.error_message, i.metadata, now(), now()
+FROM json_to_recordset(%s::json) AS i(
+    pipeline_id bigint, external_run_id text, status text, started_at timestamptz,
+    finished_at timestamptz, error_message text, metadata jsonb
+)
 ORDER BY i.pipeline_id, i.external_run_id
 ON CONFLICT (pipeline_id, external_run_id) DO UPDATE SET
     status = CASE
@@ -379,41 +416,90 @@ WHERE NOT COALESCE(EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r
             AND r.error_message = '' AND EXCLUDED.error_message <> '')
         OR (EXCLUDED.metadata || r.metadata) <> r.metadata
     )
-RETURNING r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at, (r.xmax = 0)
 """
 
-_STORED_SQL = """
-SELECT r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at
+# What the caller learns of each stored run: enough to report the outcome and the terminal
+# pipelines for a batch; the whole run for a single item, which the API answers with.
+_BRIEF_COLUMNS = "r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at"
+_FULL_COLUMNS = (
+    _BRIEF_COLUMNS + ", r.started_at, r.error_message, r.metadata, r.created_at, r.updated_at"
+)
+_UPSERT_RETURNING = {
+    full: _UPSERT_SQL + "RETURNING (r.xmax = 0), " + columns
+    for full, columns in ((False, _BRIEF_COLUMNS), (True, _FULL_COLUMNS))
+}
+_STORED_SQL = {
+    full: "SELECT "
+    + columns
+    + """
 FROM runs_run AS r
-JOIN unnest(%s::bigint[], %s::text[]) AS i(pipeline_id, external_run_id)
+JOIN json_to_recordset(%s::json) AS i(pipeline_id bigint, external_run_id text)
   ON r.pipeline_id = i.pipeline_id AND r.external_run_id = i.external_run_id
 """
+    for full, columns in ((False, _BRIEF_COLUMNS), (True, _FULL_COLUMNS))
+}
+
+
+def _stored(run: _ValidRun, row: tuple) -> StoredRun:
+    run_id, pipeline_id, external_run_id, status, finished_at, *rest = row
+    started_at, error_message, metadata, created_at, updated_at = rest
+    # Django's psycopg setup hands jsonb over as text, for JSONField to decode.
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    return StoredRun(
+        id=run_id,
+        pipeline_id=pipeline_id,
+        pipeline_slug=run.pipeline_slug,
+        external_run_id=external_run_id,
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        error_message=error_message,
+        metadata=metadata,
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+
+
+def _records_json(batch: list[tuple[int, _ValidRun]]) -> str:
+    """The round as one JSON document for json_to_recordset: a single parameter, which costs
+    far less to send than seven arrays of Python values adapted one element at a time."""
+    return json.dumps(
+        [
+            {
+                "pipeline_id": pipeline_id,
+                "external_run_id": run.external_run_id,
+                "status": run.status,
+                "started_at": run.started_at.isoformat(),
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "error_message": run.error_message,
+                "metadata": run.metadata,
+            }
+            for pipeline_id, run in batch
+        ],
+        separators=(",", ":"),
+    )
 
 
 def _store_round(
     batch: list[tuple[int, _ValidRun]],
     results: dict[int, ItemResult],
     terminal_pipelines: set[int],
+    *,
+    full: bool,
 ) -> None:
     by_key = {(pipeline_id, run.external_run_id): run for pipeline_id, run in batch}
     with connection.cursor() as cursor:
-        cursor.execute(
-            _UPSERT_SQL,
-            [
-                [pipeline_id for pipeline_id, _ in batch],
-                [run.external_run_id for _, run in batch],
-                [run.status for _, run in batch],
-                [run.started_at for _, run in batch],
-                [run.finished_at for _, run in batch],
-                [run.error_message for _, run in batch],
-                [run.metadata_json for _, run in batch],
-            ],
-        )
-        written = cursor.fetchall()
-        for run_id, pipeline_id, external_run_id, status, finished_at, inserted in written:
+        cursor.execute(_UPSERT_RETURNING[full], [_records_json(batch)])
+        for inserted, *row in cursor.fetchall():
+            run_id, pipeline_id, external_run_id, status, finished_at = row[:5]
             run = by_key.pop((pipeline_id, external_run_id))
-            outcome = CREATED if inserted else UPDATED
-            results[run.index] = ItemResult(index=run.index, outcome=outcome, run_id=run_id)
+            results[run.index] = ItemResult(
+                index=run.index,
+                outcome=CREATED if inserted else UPDATED,
+                run_id=run_id,
+                run=_stored(run, row) if full else None,
+            )
             # The event was applied as the run's terminal state (new, or a correction).
             if (
                 STATUS_RANK[status] == TERMINAL_RANK
@@ -423,13 +509,15 @@ def _store_round(
                 terminal_pipelines.add(pipeline_id)
         if not by_key:
             return
-        # Rows the statement left alone: ON CONFLICT locked them, so this read sees what the
-        # conditional update saw, and tells a repeat from a conflicting terminal status.
-        cursor.execute(
-            _STORED_SQL,
-            [[key[0] for key in by_key], [key[1] for key in by_key]],
-        )
-        for run_id, pipeline_id, external_run_id, status, finished_at in cursor.fetchall():
+        # Rows the statement left alone, read back to tell a repeat from a conflicting terminal
+        # status. Within a transaction ON CONFLICT still holds their locks, so this read sees
+        # what the conditional update saw. In autocommit (one statement, no transaction) a
+        # change committed in between only means the event is classified as if it had arrived
+        # after that change: it wrote nothing either way.
+        keys = [{"pipeline_id": key[0], "external_run_id": key[1]} for key in by_key]
+        cursor.execute(_STORED_SQL[full], [json.dumps(keys)])
+        for row in cursor.fetchall():
+            run_id, pipeline_id, external_run_id, status, finished_at = row[:5]
             run = by_key[(pipeline_id, external_run_id)]
             if (
                 STATUS_RANK[status] == TERMINAL_RANK
@@ -440,7 +528,6 @@ def _store_round(
                 results[run.index] = ItemResult(
                     index=run.index,
                     outcome=REJECTED,
-                    run_id=None,
                     errors={
                         "status": [
                             f"Conflicts with the stored status {status!r} of this run, "
@@ -451,4 +538,9 @@ def _store_round(
                     conflict=True,
                 )
             else:
-                results[run.index] = ItemResult(index=run.index, outcome=UNCHANGED, run_id=run_id)
+                results[run.index] = ItemResult(
+                    index=run.index,
+                    outcome=UNCHANGED,
+                    run_id=run_id,
+                    run=_stored(run, row) if full else None,
+                )

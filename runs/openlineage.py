@@ -130,7 +130,9 @@ def ingest_lineage_event(*, client: Client, event: Any) -> LineageResult:
         error = facets.get("errorMessage")
         if isinstance(error, Mapping) and isinstance(error.get("message"), str):
             item["error_message"] = error["message"]
-    result = ingest_runs(client=client, items=[item]).results[0]
+    result = ingest_runs(
+        client=client, items=[item], resolved_pipelines={pipeline.slug: pipeline.pk}
+    ).results[0]
     return _from_item_result(result, pipeline.slug)
 
 
