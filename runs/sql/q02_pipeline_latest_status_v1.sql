@@ -1,6 +1,7 @@
 -- Q2 latest status by pipeline: one row per pipeline (active or not), each figure found by
--- an index lookup (LIMIT 1 on run_pipeline_started / run_pipeline_outcome), so the cost
--- follows the number of pipelines, never the number of runs stored.
+-- an index lookup (LIMIT 1 on run_pipeline_started, run_pipeline_outcome_incl and
+-- run_pipeline_failed), so the cost follows the number of pipelines, never the number of
+-- runs stored.
 -- health, with this precedence: never_run (no run at all), failing (the latest success-or-
 -- failed run failed), stale (a freshness expectation and no success within it), running (the
 -- latest run is queued or running), healthy.

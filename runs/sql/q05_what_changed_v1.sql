@@ -1,6 +1,6 @@
 -- Q5 what changed: per active pipeline, the last 7 days against the 7 days before (by
 -- started_at): failure rate over success-or-failed runs, and the p95 duration of successful
--- runs. Each pipeline reads only its own last 14 days of runs (index run_pipeline_outcome).
+-- runs. Each pipeline reads only its own last 14 days of runs (index run_pipeline_outcome_incl).
 --   newly failing: failures in the last 7 days and none in the 7 before;
 --   recovered: failures in the 7 days before, none since, and at least one success since;
 --   slower: at least 5 successful runs in each period and a p95 duration grown by half or more.

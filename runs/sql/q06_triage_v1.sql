@@ -1,6 +1,6 @@
 -- Q6 triage: active pipelines whose latest success-or-failed run failed. Runs in progress,
 -- canceled and skipped runs neither clear nor extend a failure streak, so every lookup reads
--- the partial index run_pipeline_outcome (success and failed runs only).
+-- the partial indexes run_pipeline_outcome_incl and run_pipeline_failed.
 --   consecutive_failures: failed runs after the last success (all of them if none);
 --   failing_since: start of the first of those failures;
 --   is_covered: an enabled alert rule for the pipeline, or a client-wide one of its client;

@@ -1,5 +1,5 @@
 -- Q7 flaky ranking: per active pipeline, its last 20 success-or-failed runs started within
--- 30 days (n, read newest first from run_pipeline_outcome, so at most 20 rows per pipeline).
+-- 30 days (n, read newest first from run_pipeline_outcome_incl, so at most 20 rows per pipeline).
 --   flips: adjacent runs (ordered by started_at, id) whose outcome differs;
 --   flip_rate = flips / (n - 1), NULL below 10 runs: too little history is not a rate of 0;
 --   last_flip_at: start of the later run of the newest flip;

@@ -1,6 +1,6 @@
 -- Q8 per day: per UTC day (by started_at) and platform, the current day and the 89 before it.
 -- Same definitions as q08_platform_failure_rates; days come from a generated calendar so a
--- filter on bucket_start reads only those days' runs (index run_started).
+-- filter on bucket_start reads only those days' runs (index run_started_incl).
 CREATE VIEW reporting.q08_platform_failure_daily AS
 SELECT
     concat_ws('/', to_char(d.day, 'YYYY-MM-DD'), agg.platform) AS row_key,

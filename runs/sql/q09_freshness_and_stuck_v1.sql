@@ -31,7 +31,8 @@ CROSS JOIN LATERAL (
     SELECT COALESCE(s.last_success_at, p.created_at)
         + s.freshness_minutes * interval '1 minute' AS since
 ) AS late
-WHERE s.is_active AND s.is_stale
+-- freshness_minutes first: it narrows the pipelines before Q2's per-pipeline lookups run.
+WHERE s.freshness_minutes IS NOT NULL AND s.is_active AND s.is_stale
 UNION ALL
 SELECT
     concat_ws('/', 'stuck', p.id, r.id) AS row_key,

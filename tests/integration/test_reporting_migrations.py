@@ -60,3 +60,12 @@ def test_runs_migrations_reverse_to_zero_and_apply_again():
     assert select_as_reporting_role(
         "SELECT count(*) FROM reporting.q02_pipeline_latest_status"
     ) == [(1,)]
+
+
+def test_the_database_runs_dashboard_queries_without_jit_compilation():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+            " WHERE d.datname = current_database() AND s.setrole = 0"
+        )
+        assert "jit=off" in cursor.fetchone()[0]

@@ -1,0 +1,221 @@
+"""Dashboard views and staff pages at 1 M and 10 M runs (10 k pipelines, 500 clients).
+
+History grows at a constant rate (BENCH_DASHBOARD_RUNS_PER_DAY, 10,000 runs a day by
+default): 1 M runs cover 100 days and 10 M runs 1,000 days, so the windows the pages and
+views show (days, weeks, the last 20 runs) hold about as many runs at both sizes. That is the
+claim under test: cost follows the pipelines and the window, not all runs ever stored.
+
+Runs are loaded with the synthetic generator's COPY scale mode into a database of its own
+(<database>_dashbench, created and dropped here), vacuumed and analysed. Each view is timed on
+its typical dashboard query and each page as a whole request (Django's test client: queries
+plus template rendering), median and p95 of BENCH_DASHBOARD_REPEATS runs after two warm-ups.
+The floor, measured in the same run: a `SELECT 1` round trip and a page with no query.
+
+    DATABASE_URL=postgres://… .venv/bin/python bench/dashboards.py
+    BENCH_DASHBOARD_SIZES=1000000 .venv/bin/python bench/dashboards.py   # one size only
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chm_project.settings")
+os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
+
+import django  # noqa: E402
+
+django.setup()
+
+import psycopg  # noqa: E402
+from django.conf import settings  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+SIZES = [int(n) for n in os.environ.get("BENCH_DASHBOARD_SIZES", "1000000,10000000").split(",")]
+PIPELINES = int(os.environ.get("BENCH_DASHBOARD_PIPELINES", "10000"))
+CLIENTS = int(os.environ.get("BENCH_DASHBOARD_CLIENTS", "500"))
+RUNS_PER_DAY = int(os.environ.get("BENCH_DASHBOARD_RUNS_PER_DAY", "10000"))
+REPEATS = int(os.environ.get("BENCH_DASHBOARD_REPEATS", "20"))
+TARGET_P95_MS = 150.0
+TARGET_RATIO = 1.5
+
+MAIN_DB = settings.DATABASES["default"]
+BENCH_DB = f"{MAIN_DB['NAME']}_dashbench"
+
+# The typical dashboard query of each view (docs/dashboards.md); %(client)s is one client.
+VIEW_QUERIES = {
+    "q01_failures_over_time": "SELECT bucket_start, sum(failures), sum(successes)"
+    " FROM reporting.q01_failures_over_time WHERE bucket_start >= now() - interval '30 days'"
+    " GROUP BY 1 ORDER BY 1",
+    "q02_pipeline_latest_status": "SELECT * FROM reporting.q02_pipeline_latest_status"
+    " WHERE client_slug = %(client)s ORDER BY pipeline_name",
+    "q03_client_health": "SELECT * FROM reporting.q03_client_health WHERE is_active"
+    " ORDER BY failing DESC, failure_rate_7d DESC NULLS LAST",
+    "q04_weekly_trend": "SELECT * FROM reporting.q04_weekly_trend WHERE client_slug = %(client)s"
+    " ORDER BY bucket_start",
+    "q05_what_changed": "SELECT * FROM reporting.q05_what_changed WHERE change IS NOT NULL",
+    "q06_triage": "SELECT * FROM reporting.q06_triage"
+    " ORDER BY consecutive_failures DESC, failing_since",
+    "q07_flaky_ranking": "SELECT * FROM reporting.q07_flaky_ranking WHERE is_flaky"
+    " ORDER BY flip_rate DESC NULLS LAST, failures DESC",
+    "q08_platform_failure_rates": "SELECT * FROM reporting.q08_platform_failure_rates"
+    " WHERE window_label = '7d' ORDER BY wilson_lower DESC NULLS LAST",
+    "q08_platform_failure_daily": "SELECT bucket_start, platform, failure_rate"
+    " FROM reporting.q08_platform_failure_daily WHERE bucket_start >= now() - interval '30 days'"
+    " ORDER BY 1",
+    "q09_freshness_and_stuck": "SELECT * FROM reporting.q09_freshness_and_stuck"
+    " ORDER BY late_by_minutes DESC",
+    "q10_governance": "SELECT * FROM reporting.q10_governance WHERE client_slug = %(client)s",
+    "q10_governance_by_client": "SELECT * FROM reporting.q10_governance_by_client"
+    " ORDER BY coverage_pct NULLS FIRST",
+}
+
+
+def maintenance(statement: sql.Composable) -> None:
+    """Run CREATE/DROP DATABASE from the server's maintenance database (autocommit)."""
+    params = {
+        "dbname": "postgres",
+        "user": MAIN_DB.get("USER") or None,
+        "password": MAIN_DB.get("PASSWORD") or None,
+        "host": MAIN_DB.get("HOST") or None,
+        "port": MAIN_DB.get("PORT") or None,
+    }
+    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def timed(action) -> tuple[float, float]:
+    """(p50, p95) in milliseconds of ``action`` over REPEATS runs after two warm-ups."""
+    for _ in range(2):
+        action()
+    samples = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - started) * 1000)
+    return percentile(samples, 0.5), percentile(samples, 0.95)
+
+
+def measure(size: int) -> dict[str, tuple[float, float]]:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client as TestClient
+    from django.urls import reverse
+
+    from synthetic.scale import load_scale
+
+    days = max(1, size // RUNS_PER_DAY)
+    started = time.perf_counter()
+    stats = load_scale(
+        runs=size, pipelines=PIPELINES, clients=CLIENTS, seed=4, days=days, replace=True
+    )
+    with connection.cursor() as cursor:
+        # Autovacuum would get there on its own; the index-only scans need the visibility map.
+        cursor.execute("VACUUM (ANALYZE) runs_run")
+        cursor.execute("ANALYZE inventory_pipeline")
+        cursor.execute("ANALYZE inventory_client")
+        cursor.execute(
+            "SELECT c.slug FROM inventory_client c JOIN inventory_pipeline p ON p.client_id = c.id"
+            " GROUP BY c.slug ORDER BY count(*) DESC, c.slug LIMIT 1"
+        )
+        client_slug = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT pipeline_id FROM runs_run WHERE started_at >= now() - interval '7 days'"
+            " GROUP BY pipeline_id ORDER BY count(*) DESC LIMIT 1"
+        )
+        busiest_pipeline = cursor.fetchone()[0]
+    print(
+        f"-- {stats.runs:,} runs, {stats.pipelines:,} pipelines, {stats.clients} clients over"
+        f" {days} days; loaded and vacuumed in {time.perf_counter() - started:.0f} s"
+    )
+
+    figures: dict[str, tuple[float, float]] = {}
+
+    def select_one() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+
+    figures["floor: SELECT 1"] = timed(select_one)
+
+    for view, query in VIEW_QUERIES.items():
+
+        def run_view(query: str = query) -> None:
+            with connection.cursor() as cursor:
+                cursor.execute(query, {"client": client_slug})
+                cursor.fetchall()
+
+        figures[f"view {view}"] = timed(run_view)
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-staff", defaults={"is_staff": True}
+    )
+    browser = TestClient()
+    browser.force_login(user)
+    pages = {
+        "floor: page without queries": reverse("admin:login") + "?bench=1",
+        "page overview": reverse("runs:overview"),
+        "page client": reverse("runs:client-detail", args=[client_slug]),
+        "page pipeline": reverse("runs:pipeline-detail", args=[busiest_pipeline]),
+        "page runs": reverse("runs:run-list"),
+        "page runs (client + failed)": reverse("runs:run-list")
+        + f"?client={client_slug}&status=failed",
+        "page flaky": reverse("runs:flaky"),
+        "page changes": reverse("runs:changes"),
+        "page freshness": reverse("runs:freshness"),
+        "page governance": reverse("runs:governance"),
+    }
+    for name, url in pages.items():
+
+        def get(url: str = url) -> None:
+            response = browser.get(url)
+            # The login page answers a redirect to a logged-in user: that is the floor.
+            assert response.status_code in (200, 302), (url, response.status_code)
+
+        figures[name] = timed(get)
+    for name, (p50, p95) in figures.items():
+        print(f"{name:42s} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
+    return figures
+
+
+def main() -> None:
+    from django.core.management import call_command
+    from django.db import connection
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    maintenance(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(BENCH_DB)))
+    maintenance(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+    settings.DATABASES["default"]["NAME"] = BENCH_DB
+    try:
+        call_command("migrate", verbosity=0)
+        results = {size: measure(size) for size in SIZES}
+    finally:
+        connection.close()
+        maintenance(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(BENCH_DB)))
+
+    small, large = min(SIZES), max(SIZES)
+    print(f"\n== summary: p95 at {large:,} runs (target <= {TARGET_P95_MS:.0f} ms)", end="")
+    print(f", ratio p95 {large:,} / {small:,} (target <= {TARGET_RATIO})" if small != large else "")
+    for name in results[large]:
+        p95 = results[large][name][1]
+        line = f"{name:42s} p95 {p95:8.1f} ms"
+        if small != large:
+            ratio = p95 / results[small][name][1]
+            line += f"   ratio {ratio:5.2f}"
+            ok = name.startswith("floor") or (p95 <= TARGET_P95_MS and ratio <= TARGET_RATIO)
+        else:
+            ok = name.startswith("floor") or p95 <= TARGET_P95_MS
+        print(line + ("" if ok else "   <-- over target"))
+
+
+if __name__ == "__main__":
+    main()
