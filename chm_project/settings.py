@@ -257,6 +257,7 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
     DATABASES["replica"]["OPTIONS"] = _database_options(
         {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 2)}
+        | DATABASES["replica"].get("OPTIONS", {})
     )
     # The test suite has one database; the replica alias reads the same one there.
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
@@ -295,6 +296,10 @@ CACHES = {
 # worker write its samples to that directory and /metrics sum them (chm_project/gunicorn_conf.py).
 # With METRICS_TOKEN set, /metrics wants "Authorization: Bearer <token>".
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+if env_str("PROMETHEUS_MULTIPROC_DIR"):
+    # Management commands (migrate, prune_runs) count their queries there too, before or
+    # without gunicorn having created the directory.
+    Path(env_str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
 INSTALLED_APPS += ["django_prometheus"]
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",

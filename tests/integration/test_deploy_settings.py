@@ -18,20 +18,28 @@ ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = ROOT / "docs" / "production.env"
 
 
-def production_environment() -> dict[str, str]:
-    """docs/production.env with a real secret and this machine's database."""
-    env = {}
+# Kept from this machine: the database the suite already uses, and no shared metrics directory.
+MACHINE_SPECIFIC = {"DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"}
+
+
+def documented_production_variables() -> dict[str, str]:
+    variables = {}
     for line in PRODUCTION_ENV.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, _, value = line.partition("=")
-            env[name.strip()] = value.strip()
-    env["SECRET_KEY"] = secrets.token_urlsafe(50)
-    env["PROMETHEUS_MULTIPROC_DIR"] = ""
-    base = {k: v for k, v in os.environ.items() if k not in env and k != "DEBUG"}
-    base.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return base | {
-        k: v for k, v in env.items() if k not in ("DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")
+            variables[name.strip()] = value.strip()
+    return variables
+
+
+def production_environment() -> dict[str, str]:
+    """docs/production.env, with a real secret, run against this machine's database."""
+    documented = documented_production_variables()
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in documented or k in MACHINE_SPECIFIC
     }
+    inherited.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    chosen = {k: v for k, v in documented.items() if k not in MACHINE_SPECIFIC}
+    return inherited | chosen | {"SECRET_KEY": secrets.token_urlsafe(50)}
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

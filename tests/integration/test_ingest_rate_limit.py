@@ -122,3 +122,30 @@ def test_a_failing_rate_limit_cache_lets_ingestion_through(rate_limit, monkeypat
     api = sender(pipeline.client)
     codes = {api.post("/api/v1/runs/", run(n), format="json").status_code for n in range(5)}
     assert codes == {201}
+
+
+def _ratelimit_cache_backend(url: str) -> subprocess.CompletedProcess:
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.CACHES['ratelimit']['BACKEND'])"
+    )
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        env=os.environ
+        | {"RATE_LIMIT_CACHE_URL": url, "DJANGO_SETTINGS_MODULE": "chm_project.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_redis_url_gives_every_worker_one_shared_count():
+    result = _ratelimit_cache_backend("redis://127.0.0.1:6379/0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.core.cache.backends.redis.RedisCache"
+
+
+def test_an_unsupported_cache_url_is_refused_at_start():
+    result = _ratelimit_cache_backend("memcached://127.0.0.1:11211")
+    assert result.returncode != 0
+    assert "RATE_LIMIT_CACHE_URL must be a redis:// URL" in result.stderr
