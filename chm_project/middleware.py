@@ -24,8 +24,8 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class DatabaseUnavailableMiddleware:
-    """Answer 503 (JSON, with Retry-After) when PostgreSQL cannot be reached or drops the
-    connection, instead of a 500 page.
+    """Answer 503 (JSON, with Retry-After) when PostgreSQL cannot be reached, drops the
+    connection, or cancels a statement at its timeout, instead of a 500 page.
 
     Whatever the view was writing is rolled back with the connection, so a client that sees
     this answer knows nothing was acknowledged and can resend: ingestion is idempotent.
@@ -46,7 +46,10 @@ class DatabaseUnavailableMiddleware:
         # One line, no traceback: during an outage every request would print the same one.
         logger.warning("Database unavailable on %s %s: %s", request.method, request.path, exception)
         response = JsonResponse(
-            {"detail": "The database is unavailable; nothing was stored. Retry later."},
+            {
+                "detail": "The database is unavailable or did not answer in time. "
+                "Send again later: ingestion is idempotent."
+            },
             status=503,
         )
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)

@@ -315,8 +315,10 @@ MIDDLEWARE = [
 
 # One JSON line per request on stdout (logger "chm.requests") when REQUEST_LOG_JSON is on.
 REQUEST_LOG_JSON = env_bool("REQUEST_LOG_JSON", False)
-LOGGING["formatters"] = {"bare": {"format": "%(message)s"}}
+LOGGING.setdefault("formatters", {})["bare"] = {"format": "%(message)s"}
 LOGGING["handlers"]["requests"] = {"class": "logging.StreamHandler", "formatter": "bare"}
-LOGGING["loggers"] = {
-    "chm.requests": {"handlers": ["requests"], "level": "INFO", "propagate": False},
+LOGGING.setdefault("loggers", {})["chm.requests"] = {
+    "handlers": ["requests"],
+    "level": "INFO",
+    "propagate": False,
 }

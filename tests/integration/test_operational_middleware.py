@@ -110,7 +110,7 @@ def test_a_database_failure_answers_503_json_with_retry_after(api, monkeypatch, 
 
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
-    assert "nothing was stored" in response.json()["detail"]
+    assert "database is unavailable" in response.json()["detail"]
     assert sample("chm_database_unavailable_total", exception=error.__name__) == before + 1
     assert (
         sample("chm_ingest_requests_total", endpoint="runs", outcome="unavailable")
