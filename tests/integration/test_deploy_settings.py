@@ -81,7 +81,7 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 @pytest.mark.parametrize(
     "path",
-    ["/admin/login/", "/admin/", "/metrics", "/no-such-page/"],
+    ["/admin/login/", "/admin/", "/", "/api/v1/runs/", "/healthz", "/metrics", "/no-such-page/"],
 )
 def test_every_answer_carries_the_security_headers(client, path):
     response = client.get(path)
