@@ -208,6 +208,8 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         "LOG_LEVEL": "WARNING",
         # Throughput, not the per-key rate limit, is what this measures.
         "INGEST_RATE_LIMIT": "0",
+        # whitenoise warns that collectstatic never ran: true, and irrelevant to the API.
+        "PYTHONWARNINGS": "ignore:No directory at",
     }
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
@@ -258,10 +260,10 @@ def split(bodies: list[bytes], senders: int) -> list[list[bytes]]:
 
 
 def send_all(
-    port: int, key: str, path: str, shares: list[list[bytes]], ok: set[int]
+    port: int, key: str, path: str, shares: list[list[bytes | None]], ok: set[int]
 ) -> tuple[int, float, list[str]]:
-    """POST each share of bodies over its own keep-alive connection, all started behind a
-    barrier. Answers (bodies sent, seconds, errors)."""
+    """Send each share of bodies over its own keep-alive connection (POST, or GET for a None
+    body), all started behind a barrier. Answers (requests sent, seconds, errors)."""
     senders = len(shares)
     barrier = threading.Barrier(senders + 1)
     deadline = time.monotonic() + PHASE_SECONDS
@@ -274,7 +276,7 @@ def send_all(
         barrier.wait()
         try:
             for body in shares[n]:
-                conn.request("POST", path, body=body, headers=headers)
+                conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 if response.status not in ok:
@@ -297,7 +299,7 @@ def send_all(
     return sum(sent), time.perf_counter() - started, errors
 
 
-def measure_http(port: int, key: str) -> tuple[float, float, float, list[str]]:
+def measure_http(port: int, key: str) -> tuple[float, float, float, float, list[str]]:
     errors: list[str] = []
 
     def encode(items: list) -> list[bytes]:
@@ -306,6 +308,12 @@ def measure_http(port: int, key: str) -> tuple[float, float, float, list[str]]:
     # Warm every worker thread's database connection and imports before timing.
     warm = encode([run_item(n, "warm") for n in range(WORKERS * THREADS * 4)])
     send_all(port, key, "/api/v1/runs/", split(warm, SENDERS), {201})
+
+    # What this machine gives a Django request with one query at this moment: /healthz.
+    probes: list[bytes | None] = [None] * SINGLE_RUNS
+    count, seconds, errs = send_all(port, key, "/healthz", split(probes, SENDERS), {200})
+    errors += errs
+    health_rate = count / seconds
 
     singles = encode([run_item(n, "single") for n in range(SINGLE_RUNS)])
     count, seconds, errs = send_all(port, key, "/api/v1/runs/", split(singles, SENDERS), {201})
@@ -335,7 +343,7 @@ def measure_http(port: int, key: str) -> tuple[float, float, float, list[str]]:
     count, seconds, errs = send_all(port, key, "/api/v1/lineage", shares, {200, 201})
     errors += errs
     lineage_rate = count / seconds
-    return single_rate, batch_rate, lineage_rate, errors
+    return health_rate, single_rate, batch_rate, lineage_rate, errors
 
 
 def main() -> int:
@@ -354,7 +362,7 @@ def main() -> int:
         connection.close()
         process = start_gunicorn(free_port())
         port = int(process.args[process.args.index("--bind") + 1].rsplit(":", 1)[1])
-        single, batch, lineage, errors = measure_http(port, key)
+        health, single, batch, lineage, errors = measure_http(port, key)
     finally:
         if process is not None:
             stop(process)
@@ -366,6 +374,12 @@ def main() -> int:
     rows = [
         ("floor: psycopg single-row autocommit upsert", single_floor, "rows/s", ""),
         ("floor: psycopg batched upsert (1,000/statement)", batch_floor, "rows/s", ""),
+        (
+            "reference: GET /healthz (Django, one query)",
+            health,
+            "req/s",
+            f"{health / single_floor:.2f} x single-row floor",
+        ),
         (
             "HTTP single-run ingest",
             single,

@@ -32,8 +32,9 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from inventory.models import Client, Pipeline
+from inventory.models import Client
 from runs import limits
+from runs.models import Run
 from runs.signals import terminal_runs_ingested
 from runs.statuses import SOURCE_STATUS_KEY, STATUS_RANK, TERMINAL_RANK, canonical_status
 
@@ -60,7 +61,8 @@ PIPELINE_SLUG_MAX_LENGTH = 200
 
 @dataclass(frozen=True)
 class StoredRun:
-    """The run as stored after the item was applied (read back in the same statement)."""
+    """The run as stored once the item was applied: returned by the upsert itself, or read
+    back right after it when the item changed nothing."""
 
     id: int
     pipeline_id: int
@@ -113,19 +115,13 @@ class _ValidRun:
     metadata: dict[str, Any]
 
 
-def ingest_runs(
-    *,
-    client: Client,
-    items: Sequence[Mapping[str, Any]],
-    resolved_pipelines: Mapping[str, int] | None = None,
-) -> IngestResult:
+def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> IngestResult:
     """Validate and store reported runs of ``client``'s pipelines; one result per item.
 
     Items use the REST format (docs/api.md); timestamps are ISO-8601 strings or aware datetimes.
     Valid items are stored even when others are rejected. After the transaction commits,
     ``terminal_runs_ingested`` is sent once with the pipelines that gained or corrected a
-    terminal run. ``resolved_pipelines`` (slug → id of ``client``'s pipelines) saves the lookup
-    when the caller has just read them, as the OpenLineage adapter has.
+    terminal run.
     """
     results: dict[int, ItemResult] = {}
     valid: list[_ValidRun] = []
@@ -136,37 +132,17 @@ def ingest_runs(
         else:
             results[index] = ItemResult(index=index, outcome=REJECTED, errors=parsed)
 
-    slugs = {run.pipeline_slug for run in valid}
-    if resolved_pipelines is not None and slugs <= resolved_pipelines.keys():
-        pipeline_ids = dict(resolved_pipelines)
-    else:
-        pipeline_ids = _pipeline_ids(client, slugs)
-    known: list[tuple[int, _ValidRun]] = []
-    for run in valid:
-        pipeline_id = pipeline_ids.get(run.pipeline_slug)
-        if pipeline_id is None:
-            results[run.index] = ItemResult(
-                index=run.index,
-                outcome=REJECTED,
-                errors={"pipeline": [f"No pipeline {run.pipeline_slug!r} for this client."]},
-                unknown_pipeline=True,
-            )
-        else:
-            known.append((pipeline_id, run))
-
-    if known:
+    if valid:
         terminal_pipelines: set[int] = set()
-        rounds = _rounds(known)
+        rounds = _rounds(valid)
         # One statement is atomic on its own; the transaction (two more round trips on the
         # single-run path) is only needed when a batch holds several events of one run.
         with transaction.atomic() if len(rounds) > 1 else nullcontext():
             for batch in rounds:
-                _store_round(batch, results, terminal_pipelines, full=len(items) == 1)
+                _store_round(client.pk, batch, results, terminal_pipelines, full=len(items) == 1)
             if terminal_pipelines:
                 transaction.on_commit(
-                    lambda: terminal_runs_ingested.send(
-                        sender=Client, pipeline_ids=terminal_pipelines
-                    )
+                    lambda: terminal_runs_ingested.send(sender=Run, pipeline_ids=terminal_pipelines)
                 )
 
     ordered = [results[index] for index in range(len(items))]
@@ -324,13 +300,7 @@ def _metadata(
 # --- Storage --------------------------------------------------------------------------------
 
 
-def _pipeline_ids(client: Client, slugs: set[str]) -> dict[str, int]:
-    if not slugs:
-        return {}
-    return dict(Pipeline.objects.filter(client=client, slug__in=slugs).values_list("slug", "id"))
-
-
-def _rounds(known: list[tuple[int, _ValidRun]]) -> list[list[tuple[int, _ValidRun]]]:
+def _rounds(valid: list[_ValidRun]) -> list[list[_ValidRun]]:
     """Split items so that no statement touches the same run twice.
 
     PostgreSQL refuses an ON CONFLICT DO UPDATE that affects one row twice, so the n-th event of
@@ -339,15 +309,15 @@ def _rounds(known: list[tuple[int, _ValidRun]]) -> list[list[tuple[int, _ValidRu
     statement takes them in key order (ORDER BY in the SQL), so concurrent batches that share
     runs wait for each other instead of deadlocking.
     """
-    rounds: list[list[tuple[int, _ValidRun]]] = []
-    seen: dict[tuple[int, str], int] = {}
-    for pipeline_id, run in known:
-        key = (pipeline_id, run.external_run_id)
+    rounds: list[list[_ValidRun]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for run in valid:
+        key = (run.pipeline_slug, run.external_run_id)
         position = seen.get(key, 0)
         seen[key] = position + 1
         if position == len(rounds):
             rounds.append([])
-        rounds[position].append((pipeline_id, run))
+        rounds[position].append(run)
     return rounds
 
 
@@ -360,18 +330,28 @@ def _rounds(known: list[tuple[int, _ValidRun]]) -> list[list[tuple[int, _ValidRu
 #                       OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
 #   same     = EXCLUDED.status = r.status AND EXCLUDED.finished_at IS NOT DISTINCT FROM r.finished_at
 #   conflict = EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r.status
-_UPSERT_SQL = """
+# One statement per round: resolve the pipelines by slug within the client (an unknown slug
+# simply yields no row), upsert in key order, and return the runs it wrote. The slug comes back
+# through a primary-key lookup per returned row: joining the returned rows to the input instead
+# makes PostgreSQL guess and nest-loop over a thousand rows each side.
+_UPSERT_HEAD = """
+WITH i AS (
+    SELECT p.id AS pipeline_id, j.external_run_id, j.status, j.started_at, j.finished_at,
+           j.error_message, j.metadata
+    FROM json_to_recordset(%s::json) AS j(
+        pipeline text, external_run_id text, status text, started_at timestamptz,
+        finished_at timestamptz, error_message text, metadata jsonb
+    )
+    JOIN inventory_pipeline AS p ON p.client_id = %s AND p.slug = j.pipeline
+)
 INSERT INTO runs_run AS r (
     pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata,
     created_at, updated_at
 )
-SELECT i.pipeline_id, i.external_run_id, i.status, i.started_at, i.finished_at,
-       i.error_message, i.metadata, now(), now()
-FROM json_to_recordset(%s::json) AS i(
-    pipeline_id bigint, external_run_id text, status text, started_at timestamptz,
-    finished_at timestamptz, error_message text, metadata jsonb
-)
-ORDER BY i.pipeline_id, i.external_run_id
+SELECT pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata,
+       now(), now()
+FROM i
+ORDER BY pipeline_id, external_run_id
 ON CONFLICT (pipeline_id, external_run_id) DO UPDATE SET
     status = CASE
         WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
@@ -416,31 +396,30 @@ WHERE NOT COALESCE(EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r
             AND r.error_message = '' AND EXCLUDED.error_message <> '')
         OR (EXCLUDED.metadata || r.metadata) <> r.metadata
     )
+RETURNING (r.xmax = 0), (SELECT p.slug FROM inventory_pipeline AS p WHERE p.id = r.pipeline_id),
 """
-
 # What the caller learns of each stored run: enough to report the outcome and the terminal
 # pipelines for a batch; the whole run for a single item, which the API answers with.
 _BRIEF_COLUMNS = "r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at"
 _FULL_COLUMNS = (
     _BRIEF_COLUMNS + ", r.started_at, r.error_message, r.metadata, r.created_at, r.updated_at"
 )
-_UPSERT_RETURNING = {
-    full: _UPSERT_SQL + "RETURNING (r.xmax = 0), " + columns
-    for full, columns in ((False, _BRIEF_COLUMNS), (True, _FULL_COLUMNS))
-}
-_STORED_SQL = {
-    full: "SELECT "
-    + columns
-    + """
-FROM runs_run AS r
-JOIN json_to_recordset(%s::json) AS i(pipeline_id bigint, external_run_id text)
-  ON r.pipeline_id = i.pipeline_id AND r.external_run_id = i.external_run_id
+_UPSERT_BRIEF = _UPSERT_HEAD + _BRIEF_COLUMNS
+_UPSERT_FULL = _UPSERT_HEAD + _FULL_COLUMNS
+
+# The items the statement returned nothing for: a run it left alone (its columns), or a slug
+# that names no pipeline of the client (no row at all).
+_STORED_FROM = """
+FROM json_to_recordset(%s::json) AS i(pipeline text, external_run_id text)
+JOIN inventory_pipeline AS p ON p.client_id = %s AND p.slug = i.pipeline
+JOIN runs_run AS r ON r.pipeline_id = p.id AND r.external_run_id = i.external_run_id
 """
-    for full, columns in ((False, _BRIEF_COLUMNS), (True, _FULL_COLUMNS))
-}
+_STORED_BRIEF = "SELECT p.slug, " + _BRIEF_COLUMNS + _STORED_FROM
+_STORED_FULL = "SELECT p.slug, " + _FULL_COLUMNS + _STORED_FROM
 
 
-def _stored(run: _ValidRun, row: tuple) -> StoredRun:
+def _stored(run: _ValidRun, row: Sequence[Any]) -> StoredRun:
+    """A StoredRun from the _FULL_COLUMNS of a row."""
     run_id, pipeline_id, external_run_id, status, finished_at, *rest = row
     started_at, error_message, metadata, created_at, updated_at = rest
     # Django's psycopg setup hands jsonb over as text, for JSONField to decode.
@@ -461,13 +440,13 @@ def _stored(run: _ValidRun, row: tuple) -> StoredRun:
     )
 
 
-def _records_json(batch: list[tuple[int, _ValidRun]]) -> str:
+def _records_json(batch: list[_ValidRun]) -> str:
     """The round as one JSON document for json_to_recordset: a single parameter, which costs
     far less to send than seven arrays of Python values adapted one element at a time."""
     return json.dumps(
         [
             {
-                "pipeline_id": pipeline_id,
+                "pipeline": run.pipeline_slug,
                 "external_run_id": run.external_run_id,
                 "status": run.status,
                 "started_at": run.started_at.isoformat(),
@@ -475,25 +454,26 @@ def _records_json(batch: list[tuple[int, _ValidRun]]) -> str:
                 "error_message": run.error_message,
                 "metadata": run.metadata,
             }
-            for pipeline_id, run in batch
+            for run in batch
         ],
         separators=(",", ":"),
     )
 
 
 def _store_round(
-    batch: list[tuple[int, _ValidRun]],
+    client_id: int,
+    batch: list[_ValidRun],
     results: dict[int, ItemResult],
     terminal_pipelines: set[int],
     *,
     full: bool,
 ) -> None:
-    by_key = {(pipeline_id, run.external_run_id): run for pipeline_id, run in batch}
+    by_key = {(run.pipeline_slug, run.external_run_id): run for run in batch}
     with connection.cursor() as cursor:
-        cursor.execute(_UPSERT_RETURNING[full], [_records_json(batch)])
-        for inserted, *row in cursor.fetchall():
+        cursor.execute(_UPSERT_FULL if full else _UPSERT_BRIEF, [_records_json(batch), client_id])
+        for inserted, pipeline_slug, *row in cursor.fetchall():
             run_id, pipeline_id, external_run_id, status, finished_at = row[:5]
-            run = by_key.pop((pipeline_id, external_run_id))
+            run = by_key.pop((pipeline_slug, external_run_id))
             results[run.index] = ItemResult(
                 index=run.index,
                 outcome=CREATED if inserted else UPDATED,
@@ -509,16 +489,17 @@ def _store_round(
                 terminal_pipelines.add(pipeline_id)
         if not by_key:
             return
-        # Rows the statement left alone, read back to tell a repeat from a conflicting terminal
+
+        # Runs the statement left alone, read back to tell a repeat from a conflicting terminal
         # status. Within a transaction ON CONFLICT still holds their locks, so this read sees
         # what the conditional update saw. In autocommit (one statement, no transaction) a
         # change committed in between only means the event is classified as if it had arrived
         # after that change: it wrote nothing either way.
-        keys = [{"pipeline_id": key[0], "external_run_id": key[1]} for key in by_key]
-        cursor.execute(_STORED_SQL[full], [json.dumps(keys)])
-        for row in cursor.fetchall():
-            run_id, pipeline_id, external_run_id, status, finished_at = row[:5]
-            run = by_key[(pipeline_id, external_run_id)]
+        keys = [{"pipeline": key[0], "external_run_id": key[1]} for key in by_key]
+        cursor.execute(_STORED_FULL if full else _STORED_BRIEF, [json.dumps(keys), client_id])
+        for pipeline_slug, *row in cursor.fetchall():
+            run_id, _, external_run_id, status, finished_at = row[:5]
+            run = by_key.pop((pipeline_slug, external_run_id))
             if (
                 STATUS_RANK[status] == TERMINAL_RANK
                 and STATUS_RANK[run.status] == TERMINAL_RANK
@@ -544,3 +525,13 @@ def _store_round(
                     run_id=run_id,
                     run=_stored(run, row) if full else None,
                 )
+
+    # Nothing at all came back for these: their slug names no pipeline of this client (its own
+    # or another client's, told apart nowhere so that nothing leaks).
+    for run in by_key.values():
+        results[run.index] = ItemResult(
+            index=run.index,
+            outcome=REJECTED,
+            errors={"pipeline": [f"No pipeline {run.pipeline_slug!r} for this client."]},
+            unknown_pipeline=True,
+        )

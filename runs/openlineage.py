@@ -130,9 +130,7 @@ def ingest_lineage_event(*, client: Client, event: Any) -> LineageResult:
         error = facets.get("errorMessage")
         if isinstance(error, Mapping) and isinstance(error.get("message"), str):
             item["error_message"] = error["message"]
-    result = ingest_runs(
-        client=client, items=[item], resolved_pipelines={pipeline.slug: pipeline.pk}
-    ).results[0]
+    result = ingest_runs(client=client, items=[item]).results[0]
     return _from_item_result(result, pipeline.slug)
 
 
@@ -174,7 +172,9 @@ def _pipeline_for_job(
     qualified = _slug(f"{namespace}/{name}")
     candidates = {
         pipeline.slug: pipeline
-        for pipeline in Pipeline.objects.filter(client=client, slug__in=[name, qualified])
+        for pipeline in Pipeline.objects.filter(
+            client=client, slug__in=[name, qualified]
+        ).order_by()
     }
     found = candidates.get(name) or candidates.get(qualified)
     if found is not None or not register or not client.auto_register_pipelines:

@@ -153,18 +153,19 @@ class LineageJobSerializer(serializers.Serializer):
     facets = serializers.DictField(required=False)
 
 
+# Field names follow the OpenLineage spelling.
 class LineageRunSerializer(serializers.Serializer):
-    runId = serializers.CharField()  # noqa: N815 (OpenLineage spelling)
+    runId = serializers.CharField()
     facets = serializers.DictField(required=False)
 
 
 class LineageEventSerializer(serializers.Serializer):
-    eventType = serializers.ChoiceField(  # noqa: N815
+    eventType = serializers.ChoiceField(
         choices=["START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"], required=False
     )
-    eventTime = serializers.DateTimeField()  # noqa: N815
+    eventTime = serializers.DateTimeField()
     producer = serializers.CharField()
-    schemaURL = serializers.CharField(required=False)  # noqa: N815
+    schemaURL = serializers.CharField(required=False)
     run = LineageRunSerializer()
     job = LineageJobSerializer()
     inputs = serializers.ListField(child=serializers.DictField(), required=False)
