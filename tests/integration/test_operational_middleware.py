@@ -118,9 +118,17 @@ def test_a_database_failure_answers_503_json_with_retry_after(api, monkeypatch, 
     )
 
 
-def test_a_value_postgresql_refuses_answers_400_not_500(api):
-    # Python accepts a -21:03 offset; PostgreSQL's limit is ±15:59.
-    response = api.get("/api/v1/runs/", {"started_after": "2026-01-29T15:07:48-21:03"})
+def test_a_value_postgresql_refuses_answers_400_not_500(api, monkeypatch):
+    # The net under validation: a value Python accepted but PostgreSQL refuses (an offset
+    # beyond its ±15:59 limit) reaching the database through any path.
+    from django.db import connection
+
+    def refused_value(self, request):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::timestamptz", ["2026-01-29T15:07:48-21:03"])
+
+    monkeypatch.setattr(ClientKeyAuthentication, "authenticate", refused_value)
+    response = api.get("/api/v1/runs/")
     assert response.status_code == 400
     assert "out of range" in response.json()["detail"]
 
