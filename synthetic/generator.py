@@ -304,7 +304,9 @@ def _inventory_document(pipelines: list[PipelinePlan], *, uncovered: str) -> dic
                     "min_runs": 4,
                     "severity": "warning",
                     "channel": "webhook",
-                    "target": f"https://hooks.{slug}.example.com/chm",
+                    # A loopback address: loading the demo set must not send traffic
+                    # off the machine. Deliveries fail (nothing listens) and show as such.
+                    "target": f"http://127.0.0.1:9/hooks/{slug}",
                 }
             )
             for plan in mine:
