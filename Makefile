@@ -14,14 +14,18 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Development defaults for `make run`; each can be overridden from the environment.
+RUN_ENV := DEBUG=$${DEBUG:-1} CHM_BASE_URL=$${CHM_BASE_URL:-http://$(HOST):$(PORT)}
+
 run: $(STAMP)
-	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(PY) manage.py ensure_admin
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	@# The demo data set, once: skipped when this database already holds it (docs/synthetic-data.md).
-	DEBUG=$${DEBUG:-1} $(VENV)/bin/chm-synthetic-orchestrator --ingest --state-file var/synthetic-v1-state.json
-	DEBUG=$${DEBUG:-1} $(PY) manage.py collectstatic --noinput --verbosity 0
+	$(RUN_ENV) $(VENV)/bin/chm-synthetic-orchestrator --ingest --state-file var/synthetic-v1-state.json
+	$(RUN_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
+	@# Last before serving, so the login is the first thing to read above the server's log.
+	$(RUN_ENV) $(PY) manage.py ensure_admin
 	@echo "Serving CHM on http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/)"
-	DEBUG=$${DEBUG:-1} $(VENV)/bin/gunicorn chm_project.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
+	$(RUN_ENV) $(VENV)/bin/gunicorn chm_project.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

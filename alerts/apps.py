@@ -1,6 +1,14 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
 class AlertsConfig(AppConfig):
     name = "alerts"
     verbose_name = "Alerts"
+
+    def ready(self) -> None:
+        from alerts.on_ingest import evaluate_after_ingest
+        from runs.signals import terminal_runs_ingested
+
+        terminal_runs_ingested.connect(evaluate_after_ingest, dispatch_uid="alerts.on_ingest")

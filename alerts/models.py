@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
 from django.db import models
 from django.db.models import Q
 
@@ -23,6 +24,22 @@ class Severity(models.TextChoices):
 class Channel(models.TextChoices):
     EMAIL = "email", "Email"
     WEBHOOK = "webhook", "Webhook"
+
+
+# Webhooks leave CHM over plain HTTP(S) only: no file://, ftp:// or other schemes.
+validate_webhook_url = URLValidator(
+    schemes=["http", "https"], message="A webhook target must be an http:// or https:// URL."
+)
+
+
+def email_recipients(target: str) -> list[str]:
+    """The addresses of a comma-separated email target, each validated."""
+    recipients = [address.strip() for address in target.split(",") if address.strip()]
+    if not recipients:
+        raise ValidationError("Give at least one email address.")
+    for address in recipients:
+        validate_email(address)
+    return recipients
 
 
 class AlertRuleQuerySet(models.QuerySet):
@@ -65,8 +82,9 @@ class AlertRule(models.Model):
     is_enabled = models.BooleanField(default=True)
 
     # Evaluation state lives on the rule (no table of its own). ``firing`` maps a pipeline id
-    # (as a string) to what fired there; ``state_version`` is bumped by every transition, so
-    # that concurrent evaluators can compare-and-swap and notify each change exactly once.
+    # (as a string) to what fired there; ``state_version`` is bumped by every transition and by
+    # every change to the outbox (``pending_notifications``), so that concurrent evaluators can
+    # compare-and-swap and notify each change exactly once (alerts/evaluation.py).
     firing = models.JSONField(default=dict, blank=True, editable=False)
     state_version = models.PositiveBigIntegerField(default=0, editable=False)
     last_evaluated_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -110,6 +128,10 @@ class AlertRule(models.Model):
                 name="alertrule_rate_has_window",
             ),
             models.CheckConstraint(condition=~Q(target=""), name="alertrule_target_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(channel=Channel.WEBHOOK) | Q(target__iregex=r"^https?://"),
+                name="alertrule_webhook_http",
+            ),
         ]
         # The composite foreign key (pipeline_id, client_id) that refuses a rule whose pipeline
         # belongs to another client is added in migration 0002 (Django has no composite FKs).
@@ -128,8 +150,24 @@ class AlertRule(models.Model):
                 errors["window_minutes"] = "A failure-rate rule needs a window."
             if not self.min_runs:
                 errors["min_runs"] = "A failure-rate rule needs a minimum number of runs."
+        if self.channel in Channel.values and self.target:
+            target_errors = self.target_errors(self.channel, self.target)
+            if target_errors:
+                errors["target"] = target_errors
         if errors:
             raise ValidationError(errors)
+
+    @staticmethod
+    def target_errors(channel: str, target: str) -> list[str]:
+        """What is wrong with ``target`` for ``channel``; an empty list when nothing is."""
+        try:
+            if channel == Channel.WEBHOOK:
+                validate_webhook_url(target)
+            else:
+                email_recipients(target)
+        except ValidationError as exc:
+            return exc.messages
+        return []
 
     def applies_to(self, pipeline: Pipeline) -> bool:
         return pipeline.client_id == self.client_id and self.pipeline_id in (None, pipeline.pk)
@@ -141,3 +179,7 @@ class AlertRule(models.Model):
     @property
     def is_firing(self) -> bool:
         return bool(self.firing)
+
+    @property
+    def firing_pipeline_ids(self) -> list[int]:
+        return sorted(int(key) for key in self.firing)

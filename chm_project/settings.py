@@ -3,6 +3,7 @@ them with their defaults."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "inventory",
     "runs",
     "alerts",
+    "dashboards",
 ]
 
 MIDDLEWARE = [
@@ -106,7 +108,7 @@ DATABASES = {
     )
 }
 DATABASES["default"].setdefault("OPTIONS", {})
-DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 3))
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 2))
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("CHM needs PostgreSQL: DATABASE_URL must be a postgres:// URL.")
 
@@ -188,6 +190,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
@@ -199,4 +202,171 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+}
+
+
+# --- Alerts and notifications ---------------------------------------------------------------
+
+# Email goes through Django's email backend: SMTP, or the console in development.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chm@localhost")
+# Seconds a webhook may take to connect and to answer.
+CHM_ALERTS_WEBHOOK_TIMEOUT = env_int("CHM_ALERTS_WEBHOOK_TIMEOUT", 5)
+# Tries per notification within one evaluation (then it waits for the next evaluation).
+CHM_ALERTS_DELIVERY_ATTEMPTS = env_int("CHM_ALERTS_DELIVERY_ATTEMPTS", 3)
+# Seconds before the second try; doubled before each later one.
+CHM_ALERTS_RETRY_BACKOFF = env_int("CHM_ALERTS_RETRY_BACKOFF", 1)
+# Evaluate the rules covering a pipeline in the background right after its runs finish.
+CHM_ALERTS_EVALUATE_ON_INGEST = env_bool("CHM_ALERTS_EVALUATE_ON_INGEST", True)
+
+
+# --- Dashboards: Grafana link, Metabase signed embedding (docs/dashboards.md) ----------------
+
+# Browser-facing Grafana address; the dashboards page links to the provisioned dashboards.
+GRAFANA_URL = env_str("GRAFANA_URL").rstrip("/")
+# Browser-facing Metabase address, the embedding secret shared with Metabase
+# (MB_EMBEDDING_SECRET_KEY there) and the ids `manage.py setup_metabase` prints.
+METABASE_SITE_URL = env_str("METABASE_SITE_URL").rstrip("/")
+METABASE_SECRET_KEY = env_str("METABASE_SECRET_KEY")
+METABASE_DASHBOARD_BUSINESS = env_int("METABASE_DASHBOARD_BUSINESS", 0)
+METABASE_DASHBOARD_OPERATIONS = env_int("METABASE_DASHBOARD_OPERATIONS", 0)
+# Embed tokens are signed per page view; a copied URL stops working after this many seconds.
+METABASE_EMBED_TTL_SECONDS = env_int("METABASE_EMBED_TTL_SECONDS", 600)
+if METABASE_SECRET_KEY and not re.fullmatch(r"[0-9a-fA-F]{64}", METABASE_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "METABASE_SECRET_KEY must be Metabase's embedding secret: 64 hexadecimal characters."
+    )
+if not 60 <= METABASE_EMBED_TTL_SECONDS <= 3600:
+    raise ImproperlyConfigured("METABASE_EMBED_TTL_SECONDS must be between 60 and 3600.")
+
+
+# --- Operations: security, database faults, rate limit, metrics, request logs, replica ------
+# docs/operations.md explains each group; docs/production.env is a complete production set.
+
+# Cookies travel over HTTPS only outside development. HSTS and the proxy header are opt-in:
+# both are promises about the deployment (every subdomain speaks HTTPS, the proxy overwrites
+# X-Forwarded-Proto) that CHM cannot verify by itself.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load-balancer probes and Prometheus scrape over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+# A stopped PostgreSQL refuses connections at once; an unreachable one is bounded by
+# DB_CONNECT_TIMEOUT (libpq's floor is 2 s) and a slow or blocked statement by the timeouts
+# below, so that a worker answers 503 instead of hanging until gunicorn kills it.
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 10_000)
+DB_LOCK_TIMEOUT_MS = env_int("DB_LOCK_TIMEOUT_MS", 3_000)
+
+
+def _database_options(options: dict) -> dict:
+    server_settings = (
+        f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
+    )
+    return {**options, "options": f"{options.get('options', '')} {server_settings}".strip()}
+
+
+# django-prometheus's backend is Django's PostgreSQL backend that also counts queries,
+# connection attempts and errors by type.
+DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+DATABASES["default"]["OPTIONS"] = _database_options(DATABASES["default"]["OPTIONS"])
+
+# Read scaling: pages read clients, pipelines, runs, alert rules and the reporting views from
+# a streaming replica; every write, the ingestion path, sessions and the admin stay on the
+# primary (chm_project/db_router.py).
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+    DATABASES["replica"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    DATABASES["replica"]["OPTIONS"] = _database_options(
+        {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 2)}
+        | DATABASES["replica"].get("OPTIONS", {})
+    )
+    # The test suite has one database; the replica alias reads the same one there.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["chm_project.db_router.ReplicaRouter"]
+
+# Ingestion rate limit per client key: INGEST_RATE_LIMIT requests per
+# INGEST_RATE_LIMIT_WINDOW seconds (fixed windows), 0 to turn it off. The counters live in the
+# "ratelimit" cache: in-process by default, so each gunicorn worker counts on its own; with
+# RATE_LIMIT_CACHE_URL=redis://… every worker and machine shares one count per key.
+INGEST_RATE_LIMIT = env_int("INGEST_RATE_LIMIT", 0 if DEBUG else 1200)
+INGEST_RATE_LIMIT_WINDOW = env_int("INGEST_RATE_LIMIT_WINDOW", 60)
+if INGEST_RATE_LIMIT < 0 or INGEST_RATE_LIMIT_WINDOW < 1:
+    raise ImproperlyConfigured(
+        "INGEST_RATE_LIMIT must be 0 or more and INGEST_RATE_LIMIT_WINDOW at least 1 second."
+    )
+
+
+def _rate_limit_cache(url: str) -> dict:
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
+    if url.startswith(("redis://", "rediss://")):
+        # Needs the redis package (pip install redis); INCR keeps the count atomic.
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    raise ImproperlyConfigured("RATE_LIMIT_CACHE_URL must be a redis:// URL (or unset).")
+
+
+# DRF applies the throttle to every API view; it counts only client-key POSTs (ingestion).
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["runs.throttling.IngestRateThrottle"]
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": _rate_limit_cache(env_str("RATE_LIMIT_CACHE_URL")),
+}
+
+# Prometheus metrics at /metrics. Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes every
+# worker write its samples to that directory and /metrics sum them (chm_project/gunicorn_conf.py).
+# With METRICS_TOKEN set, /metrics wants "Authorization: Bearer <token>".
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if env_str("PROMETHEUS_MULTIPROC_DIR"):
+    # Management commands (migrate, prune_runs) count their queries there too, before or
+    # without gunicorn having created the directory.
+    Path(env_str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
+INSTALLED_APPS += ["django_prometheus"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Outermost after the metrics clock, so the logged duration covers every other layer.
+    "chm_project.middleware.RequestLogMiddleware",
+    "chm_project.middleware.IngestMetricsMiddleware",
+    *MIDDLEWARE,
+    "chm_project.middleware.DatabaseUnavailableMiddleware",
+    "chm_project.middleware.DatabaseRefusedValueMiddleware",
+    "chm_project.middleware.ReplicaReadsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+# One JSON line per request on stdout (logger "chm.requests") when REQUEST_LOG_JSON is on.
+REQUEST_LOG_JSON = env_bool("REQUEST_LOG_JSON", False)
+LOGGING.setdefault("formatters", {})["bare"] = {"format": "%(message)s"}
+LOGGING["handlers"]["requests"] = {"class": "logging.StreamHandler", "formatter": "bare"}
+LOGGING.setdefault("loggers", {})["chm.requests"] = {
+    "handlers": ["requests"],
+    "level": "INFO",
+    "propagate": False,
 }

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from rest_framework import serializers
 
 from alerts.models import AlertRule, Channel, RuleKind, Severity
@@ -113,6 +113,10 @@ class AlertRuleInput(_StrictSerializer):
     is_enabled = serializers.BooleanField(default=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The same check as the admin's: webhooks are http(s) URLs, emails real addresses.
+        target_errors = AlertRule.target_errors(attrs["channel"], attrs["target"])
+        if target_errors:
+            raise serializers.ValidationError({"target": target_errors})
         if attrs["kind"] == RuleKind.FAILURE_RATE:
             errors = {}
             if attrs["threshold"] > 100:
@@ -219,7 +223,9 @@ def _load_client(data: dict[str, Any], result: LoadResult) -> None:
         result.count("alert_rules", outcome)
 
 
-def _upsert(model, *, lookup: dict[str, Any], values: dict[str, Any]):
+def _upsert(
+    model: type[models.Model], *, lookup: dict[str, Any], values: dict[str, Any]
+) -> tuple[models.Model, str]:
     """Create, or update only the fields that differ (so ``updated_at`` means a real change)."""
     instance = model.objects.select_for_update().filter(**lookup).first()
     if instance is None:

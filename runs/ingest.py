@@ -26,13 +26,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
 
-from inventory.models import Client, Pipeline
+from inventory.models import Client
 from runs import limits
+from runs.models import Run
 from runs.signals import terminal_runs_ingested
 from runs.statuses import SOURCE_STATUS_KEY, STATUS_RANK, TERMINAL_RANK, canonical_status
 
@@ -58,11 +60,35 @@ PIPELINE_SLUG_MAX_LENGTH = 200
 
 
 @dataclass(frozen=True)
+class StoredRun:
+    """The run as stored once the item was applied: returned by the upsert itself, or read
+    back right after it when the item changed nothing."""
+
+    id: int
+    pipeline_id: int
+    pipeline_slug: str
+    external_run_id: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    error_message: str
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+@dataclass(frozen=True)
 class ItemResult:
     index: int
     outcome: str
     run_id: int | None = None
     errors: dict[str, list[str]] = field(default_factory=dict)
+    # The stored run, for a call with a single item (the API answers with it); None otherwise.
+    run: StoredRun | None = None
     # True when the item was rejected because it contradicts the stored terminal status with
     # the same finished_at (the REST API answers 409 for a single item).
     conflict: bool = False
@@ -86,7 +112,7 @@ class _ValidRun:
     started_at: dt.datetime
     finished_at: dt.datetime | None
     error_message: str
-    metadata_json: str
+    metadata: dict[str, Any]
 
 
 def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> IngestResult:
@@ -106,30 +132,17 @@ def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> Ingest
         else:
             results[index] = ItemResult(index=index, outcome=REJECTED, errors=parsed)
 
-    pipeline_ids = _pipeline_ids(client, {run.pipeline_slug for run in valid})
-    known: list[tuple[int, _ValidRun]] = []
-    for run in valid:
-        pipeline_id = pipeline_ids.get(run.pipeline_slug)
-        if pipeline_id is None:
-            results[run.index] = ItemResult(
-                index=run.index,
-                outcome=REJECTED,
-                errors={"pipeline": [f"No pipeline {run.pipeline_slug!r} for this client."]},
-                unknown_pipeline=True,
-            )
-        else:
-            known.append((pipeline_id, run))
-
-    if known:
+    if valid:
         terminal_pipelines: set[int] = set()
-        with transaction.atomic():
-            for batch in _rounds(known):
-                _store_round(batch, results, terminal_pipelines)
+        rounds = _rounds(valid)
+        # One statement is atomic on its own; the transaction (two more round trips on the
+        # single-run path) is only needed when a batch holds several events of one run.
+        with transaction.atomic() if len(rounds) > 1 else nullcontext():
+            for batch in rounds:
+                _store_round(client.pk, batch, results, terminal_pipelines, full=len(items) == 1)
             if terminal_pipelines:
                 transaction.on_commit(
-                    lambda: terminal_runs_ingested.send(
-                        sender=Client, pipeline_ids=terminal_pipelines
-                    )
+                    lambda: terminal_runs_ingested.send(sender=Run, pipeline_ids=terminal_pipelines)
                 )
 
     ordered = [results[index] for index in range(len(items))]
@@ -165,7 +178,7 @@ def _validate_item(index: int, item: Any) -> _ValidRun | dict[str, list[str]]:
     started_at = _timestamp(item, "started_at", errors, required=True)
     finished_at = _timestamp(item, "finished_at", errors, required=False)
     error_message = _error_message(item, errors)
-    metadata_json = _metadata_json(item, raw_status, errors)
+    metadata = _metadata(item, raw_status, errors)
 
     if status is not None and "finished_at" not in errors:
         terminal = STATUS_RANK[status] == TERMINAL_RANK
@@ -186,7 +199,7 @@ def _validate_item(index: int, item: Any) -> _ValidRun | dict[str, list[str]]:
         started_at=started_at,
         finished_at=finished_at,
         error_message=error_message,
-        metadata_json=metadata_json,
+        metadata=metadata,
     )
 
 
@@ -242,7 +255,12 @@ def _timestamp(
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         errors[name] = ["Needs a time zone: end it with Z or an offset such as +02:00."]
         return None
-    return parsed.astimezone(dt.UTC)
+    try:
+        # In UTC from here on: PostgreSQL refuses offsets beyond ±15:59 that Python accepts.
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        errors[name] = ["Out of the supported range (years 1 to 9999)."]
+        return None
 
 
 def _error_message(item: Mapping[str, Any], errors: dict[str, list[str]]) -> str:
@@ -256,15 +274,15 @@ def _error_message(item: Mapping[str, Any], errors: dict[str, list[str]]) -> str
     return limits.truncate_error_message(value.replace("\x00", ""))
 
 
-def _metadata_json(
+def _metadata(
     item: Mapping[str, Any], raw_status: str | None, errors: dict[str, list[str]]
-) -> str:
+) -> dict[str, Any]:
     value = item.get("metadata")
     if value is None:
         value = {}
     if not isinstance(value, Mapping):
         errors["metadata"] = ["Must be a JSON object."]
-        return ""
+        return {}
     metadata = dict(value)
     if raw_status is not None:
         metadata[SOURCE_STATUS_KEY] = raw_status
@@ -273,41 +291,38 @@ def _metadata_json(
         encoded = json.dumps(metadata, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         errors["metadata"] = ["Must contain only JSON values (no NaN or Infinity)."]
-        return ""
+        return {}
     if "\\u0000" in encoded:
         errors["metadata"] = ["Must not contain NUL characters."]
-        return ""
+        return {}
     limit = limits.max_metadata_bytes()
     if len(encoded.encode()) > limit:
         errors["metadata"] = [f"Too large: at most {limit} bytes of JSON."]
-        return ""
-    return encoded
+        return {}
+    return metadata
 
 
 # --- Storage --------------------------------------------------------------------------------
 
 
-def _pipeline_ids(client: Client, slugs: set[str]) -> dict[str, int]:
-    if not slugs:
-        return {}
-    return dict(Pipeline.objects.filter(client=client, slug__in=slugs).values_list("slug", "id"))
-
-
-def _rounds(known: list[tuple[int, _ValidRun]]) -> list[list[tuple[int, _ValidRun]]]:
+def _rounds(valid: list[_ValidRun]) -> list[list[_ValidRun]]:
     """Split items so that no statement touches the same run twice.
 
     PostgreSQL refuses an ON CONFLICT DO UPDATE that affects one row twice, so the n-th event of
     a run within a batch goes into the n-th statement, in the order the sender listed them.
+    Only the first round takes new row locks (later rounds revisit runs it locked), and the
+    statement takes them in key order (ORDER BY in the SQL), so concurrent batches that share
+    runs wait for each other instead of deadlocking.
     """
-    rounds: list[list[tuple[int, _ValidRun]]] = []
-    seen: dict[tuple[int, str], int] = {}
-    for pipeline_id, run in known:
-        key = (pipeline_id, run.external_run_id)
+    rounds: list[list[_ValidRun]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for run in valid:
+        key = (run.pipeline_slug, run.external_run_id)
         position = seen.get(key, 0)
         seen[key] = position + 1
         if position == len(rounds):
             rounds.append([])
-        rounds[position].append((pipeline_id, run))
+        rounds[position].append(run)
     return rounds
 
 
@@ -320,17 +335,28 @@ def _rounds(known: list[tuple[int, _ValidRun]]) -> list[list[tuple[int, _ValidRu
 #                       OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
 #   same     = EXCLUDED.status = r.status AND EXCLUDED.finished_at IS NOT DISTINCT FROM r.finished_at
 #   conflict = EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r.status
-_UPSERT_SQL = """
+# One statement per round: resolve the pipelines by slug within the client (an unknown slug
+# simply yields no row), upsert in key order, and return the runs it wrote. The slug comes back
+# through a primary-key lookup per returned row: joining the returned rows to the input instead
+# makes PostgreSQL guess and nest-loop over a thousand rows each side.
+_UPSERT_HEAD = """
+WITH i AS (
+    SELECT p.id AS pipeline_id, j.external_run_id, j.status, j.started_at, j.finished_at,
+           j.error_message, j.metadata
+    FROM json_to_recordset(%s::json) AS j(
+        pipeline text, external_run_id text, status text, started_at timestamptz,
+        finished_at timestamptz, error_message text, metadata jsonb
+    )
+    JOIN inventory_pipeline AS p ON p.client_id = %s AND p.slug = j.pipeline
+)
 INSERT INTO runs_run AS r (
     pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata,
     created_at, updated_at
 )
-SELECT i.pipeline_id, i.external_run_id, i.status, i.started_at, i.finished_at,
-       i.error_message, i.metadata::jsonb, now(), now()
-FROM unnest(
-    %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[],
-    %s::text[]
-) AS i(pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata)
+SELECT pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata,
+       now(), now()
+FROM i
+ORDER BY pipeline_id, external_run_id
 ON CONFLICT (pipeline_id, external_run_id) DO UPDATE SET
     status = CASE
         WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
@@ -375,41 +401,90 @@ WHERE NOT COALESCE(EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r
             AND r.error_message = '' AND EXCLUDED.error_message <> '')
         OR (EXCLUDED.metadata || r.metadata) <> r.metadata
     )
-RETURNING r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at, (r.xmax = 0)
+RETURNING (r.xmax = 0), (SELECT p.slug FROM inventory_pipeline AS p WHERE p.id = r.pipeline_id),
 """
+# What the caller learns of each stored run: enough to report the outcome and the terminal
+# pipelines for a batch; the whole run for a single item, which the API answers with.
+_BRIEF_COLUMNS = "r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at"
+_FULL_COLUMNS = (
+    _BRIEF_COLUMNS + ", r.started_at, r.error_message, r.metadata, r.created_at, r.updated_at"
+)
+_UPSERT_BRIEF = _UPSERT_HEAD + _BRIEF_COLUMNS
+_UPSERT_FULL = _UPSERT_HEAD + _FULL_COLUMNS
 
-_STORED_SQL = """
-SELECT r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at
-FROM runs_run AS r
-JOIN unnest(%s::bigint[], %s::text[]) AS i(pipeline_id, external_run_id)
-  ON r.pipeline_id = i.pipeline_id AND r.external_run_id = i.external_run_id
+# The items the statement returned nothing for: a run it left alone (its columns), or a slug
+# that names no pipeline of the client (no row at all).
+_STORED_FROM = """
+FROM json_to_recordset(%s::json) AS i(pipeline text, external_run_id text)
+JOIN inventory_pipeline AS p ON p.client_id = %s AND p.slug = i.pipeline
+JOIN runs_run AS r ON r.pipeline_id = p.id AND r.external_run_id = i.external_run_id
 """
+_STORED_BRIEF = "SELECT p.slug, " + _BRIEF_COLUMNS + _STORED_FROM
+_STORED_FULL = "SELECT p.slug, " + _FULL_COLUMNS + _STORED_FROM
+
+
+def _stored(run: _ValidRun, row: Sequence[Any]) -> StoredRun:
+    """A StoredRun from the _FULL_COLUMNS of a row."""
+    run_id, pipeline_id, external_run_id, status, finished_at, *rest = row
+    started_at, error_message, metadata, created_at, updated_at = rest
+    # Django's psycopg setup hands jsonb over as text, for JSONField to decode.
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    return StoredRun(
+        id=run_id,
+        pipeline_id=pipeline_id,
+        pipeline_slug=run.pipeline_slug,
+        external_run_id=external_run_id,
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        error_message=error_message,
+        metadata=metadata,
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+
+
+def _records_json(batch: list[_ValidRun]) -> str:
+    """The round as one JSON document for json_to_recordset: a single parameter, which costs
+    far less to send than seven arrays of Python values adapted one element at a time."""
+    return json.dumps(
+        [
+            {
+                "pipeline": run.pipeline_slug,
+                "external_run_id": run.external_run_id,
+                "status": run.status,
+                "started_at": run.started_at.isoformat(),
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "error_message": run.error_message,
+                "metadata": run.metadata,
+            }
+            for run in batch
+        ],
+        separators=(",", ":"),
+    )
 
 
 def _store_round(
-    batch: list[tuple[int, _ValidRun]],
+    client_id: int,
+    batch: list[_ValidRun],
     results: dict[int, ItemResult],
     terminal_pipelines: set[int],
+    *,
+    full: bool,
 ) -> None:
-    by_key = {(pipeline_id, run.external_run_id): run for pipeline_id, run in batch}
+    by_key = {(run.pipeline_slug, run.external_run_id): run for run in batch}
     with connection.cursor() as cursor:
-        cursor.execute(
-            _UPSERT_SQL,
-            [
-                [pipeline_id for pipeline_id, _ in batch],
-                [run.external_run_id for _, run in batch],
-                [run.status for _, run in batch],
-                [run.started_at for _, run in batch],
-                [run.finished_at for _, run in batch],
-                [run.error_message for _, run in batch],
-                [run.metadata_json for _, run in batch],
-            ],
-        )
-        written = cursor.fetchall()
-        for run_id, pipeline_id, external_run_id, status, finished_at, inserted in written:
-            run = by_key.pop((pipeline_id, external_run_id))
-            outcome = CREATED if inserted else UPDATED
-            results[run.index] = ItemResult(index=run.index, outcome=outcome, run_id=run_id)
+        cursor.execute(_UPSERT_FULL if full else _UPSERT_BRIEF, [_records_json(batch), client_id])
+        for inserted, pipeline_slug, *row in cursor.fetchall():
+            run_id, pipeline_id, external_run_id, status, finished_at = row[:5]
+            run = by_key.pop((pipeline_slug, external_run_id))
+            results[run.index] = ItemResult(
+                index=run.index,
+                outcome=CREATED if inserted else UPDATED,
+                run_id=run_id,
+                run=_stored(run, row) if full else None,
+            )
             # The event was applied as the run's terminal state (new, or a correction).
             if (
                 STATUS_RANK[status] == TERMINAL_RANK
@@ -419,14 +494,17 @@ def _store_round(
                 terminal_pipelines.add(pipeline_id)
         if not by_key:
             return
-        # Rows the statement left alone: ON CONFLICT locked them, so this read sees what the
-        # conditional update saw, and tells a repeat from a conflicting terminal status.
-        cursor.execute(
-            _STORED_SQL,
-            [[key[0] for key in by_key], [key[1] for key in by_key]],
-        )
-        for run_id, pipeline_id, external_run_id, status, finished_at in cursor.fetchall():
-            run = by_key[(pipeline_id, external_run_id)]
+
+        # Runs the statement left alone, read back to tell a repeat from a conflicting terminal
+        # status. Within a transaction ON CONFLICT still holds their locks, so this read sees
+        # what the conditional update saw. In autocommit (one statement, no transaction) a
+        # change committed in between only means the event is classified as if it had arrived
+        # after that change: it wrote nothing either way.
+        keys = [{"pipeline": key[0], "external_run_id": key[1]} for key in by_key]
+        cursor.execute(_STORED_FULL if full else _STORED_BRIEF, [json.dumps(keys), client_id])
+        for pipeline_slug, *row in cursor.fetchall():
+            run_id, _, external_run_id, status, finished_at = row[:5]
+            run = by_key.pop((pipeline_slug, external_run_id))
             if (
                 STATUS_RANK[status] == TERMINAL_RANK
                 and STATUS_RANK[run.status] == TERMINAL_RANK
@@ -436,7 +514,6 @@ def _store_round(
                 results[run.index] = ItemResult(
                     index=run.index,
                     outcome=REJECTED,
-                    run_id=None,
                     errors={
                         "status": [
                             f"Conflicts with the stored status {status!r} of this run, "
@@ -447,4 +524,19 @@ def _store_round(
                     conflict=True,
                 )
             else:
-                results[run.index] = ItemResult(index=run.index, outcome=UNCHANGED, run_id=run_id)
+                results[run.index] = ItemResult(
+                    index=run.index,
+                    outcome=UNCHANGED,
+                    run_id=run_id,
+                    run=_stored(run, row) if full else None,
+                )
+
+    # Nothing at all came back for these: their slug names no pipeline of this client (its own
+    # or another client's, told apart nowhere so that nothing leaks).
+    for run in by_key.values():
+        results[run.index] = ItemResult(
+            index=run.index,
+            outcome=REJECTED,
+            errors={"pipeline": [f"No pipeline {run.pipeline_slug!r} for this client."]},
+            unknown_pipeline=True,
+        )

@@ -21,6 +21,7 @@ becomes one ingestion item:
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,27 @@ def ingest_lineage_event(*, client: Client, event: Any) -> LineageResult:
         return LineageResult(outcome=UNCHANGED, detail="OTHER events change no status.")
 
     is_child = isinstance(facets.get("parent"), Mapping)
+    item: dict[str, Any] = {
+        "external_run_id": run_id.lower(),
+        "status": EVENT_STATUSES[event_type],
+        "started_at": event_time,
+        "metadata": _metadata(event, namespace, name, facets),
+    }
+    if event_type in TERMINAL_EVENTS:
+        item["finished_at"] = event_time
+        error = facets.get("errorMessage")
+        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+            item["error_message"] = error["message"]
+
+    job_key = (client.pk, namespace, name)
+    slug = _recent_jobs.get(job_key)
+    if slug is not None:
+        result = ingest_runs(client=client, items=[{**item, "pipeline": slug}]).results[0]
+        if not result.unknown_pipeline:
+            return _from_item_result(result, slug)
+        # The pipeline was renamed or deleted since: resolve the job afresh.
+        _recent_jobs.forget(job_key)
+
     pipeline = _pipeline_for_job(client, namespace, name, job, register=not is_child)
     if pipeline is None:
         detail = f"No pipeline for job {name!r} (namespace {namespace!r}) of this client" + (
@@ -117,21 +139,46 @@ def ingest_lineage_event(*, client: Client, event: Any) -> LineageResult:
         return LineageResult(
             outcome=REJECTED, errors={"job.name": [detail]}, detail=detail, unknown_pipeline=True
         )
-
-    item: dict[str, Any] = {
-        "pipeline": pipeline.slug,
-        "external_run_id": run_id.lower(),
-        "status": EVENT_STATUSES[event_type],
-        "started_at": event_time,
-        "metadata": _metadata(event, namespace, name, facets),
-    }
-    if event_type in TERMINAL_EVENTS:
-        item["finished_at"] = event_time
-        error = facets.get("errorMessage")
-        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-            item["error_message"] = error["message"]
-    result = ingest_runs(client=client, items=[item]).results[0]
+    _recent_jobs.remember(job_key, pipeline.slug)
+    result = ingest_runs(client=client, items=[{**item, "pipeline": pipeline.slug}]).results[0]
     return _from_item_result(result, pipeline.slug)
+
+
+class _RecentJobs:
+    """Which pipeline slug a client's job resolved to, for a short while, per process.
+
+    A scheduler reports every run of a job at least twice (START, then COMPLETE or FAIL), and
+    resolving the job is a query of its own, about a third of an event's cost. A remembered
+    slug is only a guess: ingestion checks it against the client's pipelines in the same
+    statement, and a slug that no longer matches is forgotten and the job resolved again. The
+    time bound makes a pipeline created later under the job's own name take over within
+    ``ttl`` seconds.
+    """
+
+    def __init__(self, *, ttl: float = 60.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[tuple[int, str, str], tuple[str, float]] = {}
+
+    def get(self, key: tuple[int, str, str]) -> str | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def remember(self, key: tuple[int, str, str], slug: str) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (slug, time.monotonic() + self.ttl)
+
+    def forget(self, key: tuple[int, str, str]) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_recent_jobs = _RecentJobs()
 
 
 def _object(container: Mapping, key: str, errors: dict[str, list[str]]) -> Mapping:
@@ -172,7 +219,9 @@ def _pipeline_for_job(
     qualified = _slug(f"{namespace}/{name}")
     candidates = {
         pipeline.slug: pipeline
-        for pipeline in Pipeline.objects.filter(client=client, slug__in=[name, qualified])
+        for pipeline in Pipeline.objects.filter(
+            client=client, slug__in=[name, qualified]
+        ).order_by()
     }
     found = candidates.get(name) or candidates.get(qualified)
     if found is not None or not register or not client.auto_register_pipelines:

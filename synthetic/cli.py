@@ -141,21 +141,24 @@ def _run_demo_set(args: argparse.Namespace) -> int:
     from synthetic import targets
 
     client_slugs = [c["slug"] for c in data.inventory["clients"]]
+
+    def loaded_before() -> bool:
+        # Over HTTP there is no database to look at: the state file alone decides.
+        return False if args.ingest_url else targets.set_already_loaded(client_slugs)
+
     if args.ingest_url:
         target = args.ingest_url.rstrip("/")
-        sender = targets.HttpSender(target, targets.parse_keys(args.key, args.keys_file))
         # The server must already know the clients and pipelines (load_inventory there).
-        already_loaded = lambda: False  # noqa: E731 -- nothing to look at over HTTP
+        sender = targets.HttpSender(target, targets.parse_keys(args.key, args.keys_file))
     else:
         target = targets.database_target()
         sender = targets.send_direct
-        already_loaded = lambda: targets.set_already_loaded(client_slugs)  # noqa: E731
     if args.ingest or args.ingest_url:
         entry = state.ingestion(target)
         if (
             args.ingest
             and not (entry and entry["complete"])
-            and not (entry is None and already_loaded())
+            and not (entry is None and loaded_before())
         ):
             result = targets.load_base_inventory(data.inventory)
             print(f"Inventory: {result.summary()}")
@@ -165,11 +168,11 @@ def _run_demo_set(args: argparse.Namespace) -> int:
                 state=state,
                 target=target,
                 send=sender,
-                already_loaded=already_loaded,
+                already_loaded=loaded_before,
                 stop_after=args.stop_after,
                 progress=progress,
             )
-        except targets.KeyMissing as exc:
+        except (targets.KeyMissing, targets.SendFailed) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         if ingested.already_loaded:
@@ -190,7 +193,10 @@ def _validate(out: Path, state: SessionState, data: generator.DataSet, target: s
 
     entry = state.ingestion(target)
     if not entry or not entry["complete"]:
-        print(f"error: the set is not (fully) ingested into {target}; --ingest first.")
+        print(
+            f"error: the set is not (fully) ingested into {target}; --ingest first.",
+            file=sys.stderr,
+        )
         return 1
     report = build_report(
         data=data,

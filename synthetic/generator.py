@@ -87,7 +87,7 @@ OUTAGE_DAYS_BEFORE_END = 23
 FAILING_STREAK = 5
 STALE_DAYS_BEFORE_END = 4
 STUCK_HOURS_BEFORE_END = 6
-REGRESSION_DAYS = 6
+REGRESSION_DAYS = 5
 FLAKY_FLIPS = (16, 12, 9)  # flips among the last 20 outcomes: distinct, so the ranking is fixed
 
 
@@ -304,7 +304,9 @@ def _inventory_document(pipelines: list[PipelinePlan], *, uncovered: str) -> dic
                     "min_runs": 4,
                     "severity": "warning",
                     "channel": "webhook",
-                    "target": f"https://hooks.{slug}.example.com/chm",
+                    # A loopback address: loading the demo set must not send traffic
+                    # off the machine. Deliveries fail (nothing listens) and show as such.
+                    "target": f"http://127.0.0.1:9/hooks/{slug}",
                 }
             )
             for plan in mine:
@@ -407,12 +409,12 @@ def _plan_runs(
             run_start = ANCHOR - dt.timedelta(hours=STUCK_HOURS_BEFORE_END)
             plan.runs.append(
                 PlannedRun(
-                    plan.slug,
-                    plan.client,
-                    _external_id(rng, plan, n),
-                    run_start,
-                    "running",
-                    None,
+                    pipeline=plan.slug,
+                    client=plan.client,
+                    external_run_id=_external_id(rng, plan, n),
+                    start=run_start,
+                    status="running",
+                    finish=None,
                 )
             )
             continue
@@ -492,7 +494,14 @@ class _Event:
     items: list[dict[str, Any]] = field(compare=False)
 
 
-def _item(plan: PipelinePlan, run: PlannedRun, status: str, *, finish=None, error="") -> dict:
+def _item(
+    plan: PipelinePlan,
+    run: PlannedRun,
+    status: str,
+    *,
+    finish: dt.datetime | None = None,
+    error: str = "",
+) -> dict[str, Any]:
     spelled = SPELLINGS.get(plan.platform, {}).get(status, status)
     item: dict[str, Any] = {
         "pipeline": plan.slug,

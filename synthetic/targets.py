@@ -20,6 +20,10 @@ class KeyMissing(Exception):
     """No ingestion key was given for a client the batches write to."""
 
 
+class SendFailed(Exception):
+    """The API could not be reached or refused a batch; the state keeps what was done."""
+
+
 def database_target() -> str:
     """A name for the configured database (no password): the state's key for its ingestion."""
     from django.db import connection
@@ -65,14 +69,17 @@ class HttpSender:
             raise KeyMissing(
                 f"No key for client {client_slug!r}: pass --key {client_slug}=KEY or --keys-file."
             )
-        response = self.session.post(
-            self.endpoint,
-            json=items,
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=HTTP_TIMEOUT_SECONDS,
-        )
+        try:
+            response = self.session.post(
+                self.endpoint,
+                json=items,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=HTTP_TIMEOUT_SECONDS,
+            )
+        except requests.RequestException as exc:
+            raise SendFailed(f"{self.endpoint}: {exc}") from exc
         if response.status_code != 200:
-            raise RuntimeError(
+            raise SendFailed(
                 f"{self.endpoint} answered {response.status_code} for a batch of {client_slug}: "
                 f"{response.text[:500]}"
             )

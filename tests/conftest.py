@@ -4,6 +4,9 @@ import pytest
 
 from tests.factories import ClientFactory, PipelineFactory
 
+# Fixtures of a real loopback HTTP server that receives alert webhooks.
+pytest_plugins = ["tests.webhook_server"]
+
 
 @pytest.fixture
 def staff_user(django_user_model):

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 
 from alerts.models import AlertRule, RuleKind
 from inventory.models import Client, Pipeline, Platform
 from runs.models import Run, RunStatus
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO-8601 timestamp, converted to UTC before it reaches SQL: PostgreSQL refuses
+    offsets beyond ±15:59 that Python parses without complaint."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError as exc:
+            raise ValidationError("Out of the supported range.", code="invalid") from exc
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class ClientFilter(django_filters.FilterSet):
     class Meta:
         model = Client
-        fields = ["is_active"]
+        fields = ["slug", "is_active"]
 
 
 class PipelineFilter(django_filters.FilterSet):
@@ -34,10 +56,10 @@ class RunFilter(django_filters.FilterSet):
     platform = django_filters.ChoiceFilter(
         field_name="pipeline__platform", choices=Platform.choices
     )
-    started_after = django_filters.IsoDateTimeFilter(
+    started_after = UtcIsoDateTimeFilter(
         field_name="started_at", lookup_expr="gte", help_text="ISO-8601, inclusive."
     )
-    started_before = django_filters.IsoDateTimeFilter(
+    started_before = UtcIsoDateTimeFilter(
         field_name="started_at", lookup_expr="lt", help_text="ISO-8601, exclusive."
     )
 

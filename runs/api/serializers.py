@@ -20,6 +20,8 @@ class ClientSerializer(serializers.ModelSerializer):
 
 class PipelineSerializer(serializers.ModelSerializer):
     client = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    # A URL or "" when there is none: the schema must not promise a URI format.
+    docs_url = serializers.CharField(read_only=True, help_text="Documentation link, or empty.")
 
     class Meta:
         model = Pipeline
@@ -151,18 +153,19 @@ class LineageJobSerializer(serializers.Serializer):
     facets = serializers.DictField(required=False)
 
 
+# Field names follow the OpenLineage spelling.
 class LineageRunSerializer(serializers.Serializer):
-    runId = serializers.CharField()  # noqa: N815 (OpenLineage spelling)
+    runId = serializers.CharField()
     facets = serializers.DictField(required=False)
 
 
 class LineageEventSerializer(serializers.Serializer):
-    eventType = serializers.ChoiceField(  # noqa: N815
+    eventType = serializers.ChoiceField(
         choices=["START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"], required=False
     )
-    eventTime = serializers.DateTimeField()  # noqa: N815
+    eventTime = serializers.DateTimeField()
     producer = serializers.CharField()
-    schemaURL = serializers.CharField(required=False)  # noqa: N815
+    schemaURL = serializers.CharField(required=False)
     run = LineageRunSerializer()
     job = LineageJobSerializer()
     inputs = serializers.ListField(child=serializers.DictField(), required=False)

@@ -20,3 +20,13 @@ def other_client(db):
     other = ClientFactory(slug="globex", name="Globex")
     PipelineFactory(client=other, slug="billing-sync")
     return other
+
+
+@pytest.fixture(autouse=True)
+def _forget_resolved_lineage_jobs():
+    """Each test resolves OpenLineage jobs from scratch."""
+    from runs.openlineage import _recent_jobs
+
+    _recent_jobs.clear()
+    yield
+    _recent_jobs.clear()

@@ -179,3 +179,17 @@ def test_key_of_an_inactive_client_is_a_401(api, chm_client, pipeline):
     chm_client.save()
 
     assert post_raw(api, json.dumps(item())).status_code == 401
+
+
+def test_timestamp_that_leaves_the_calendar_in_utc_is_a_400(api, pipeline):
+    body = item(started_at="0001-01-01T00:00:00+05:00", finished_at=...)
+    assert_rejected(post_raw(api, json.dumps({**body, "status": "running"})), 400, "started_at")
+
+
+def test_offset_beyond_what_postgresql_accepts_is_stored_in_utc(api, pipeline):
+    body = item(started_at="2026-03-01T02:00:00-16:30", finished_at="2026-03-01T18:40:00Z")
+
+    response = post_raw(api, json.dumps(body))
+
+    assert response.status_code == 201
+    assert response.json()["run"]["started_at"] == "2026-03-01T18:30:00Z"

@@ -133,3 +133,15 @@ def test_ingestion_needs_a_client_key_not_a_staff_session(staff_client, pipeline
 
     assert response.status_code == 403
     assert Run.objects.count() == 0
+
+
+@pytest.mark.parametrize("status", ["running", "failed"])
+def test_ingest_answer_shows_the_run_exactly_as_the_read_api_does(api, pipeline, status):
+    finished = None if status == "running" else "2026-03-01T02:07:41Z"
+    posted = post(api, item(status=status, finished_at=finished, error_message="e")).json()["run"]
+    replayed = post(api, item(status=status, finished_at=finished)).json()
+
+    listed = api.get("/api/v1/runs/").json()["results"]
+
+    assert listed == [posted]
+    assert replayed == {"outcome": "unchanged", "run": posted}

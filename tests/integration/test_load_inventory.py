@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from textwrap import dedent
 
 import pytest
@@ -161,3 +162,14 @@ def test_a_dry_run_counts_and_rolls_back():
 
     assert result.counts["clients"] == {"created": 1}
     assert not Client.objects.exists()
+
+
+def test_the_synthetic_base_inventory_loads_through_the_command():
+    path = Path(__file__).resolve().parents[2] / "data/synthetic/v1/base/inventory.json"
+    document = json.loads(path.read_text())
+
+    call_command("load_inventory", str(path))
+
+    assert Client.objects.count() == len(document["clients"])
+    assert Pipeline.objects.count() == sum(len(c["pipelines"]) for c in document["clients"])
+    assert AlertRule.objects.count() == sum(len(c["alert_rules"]) for c in document["clients"])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -137,3 +138,20 @@ def test_ingestion_is_skipped_when_the_set_is_already_in_the_database(tmp_path, 
 
     assert "nothing to ingest" in capsys.readouterr().out
     assert Run.objects.count() == count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_key_stops_the_http_ingestion_and_a_rerun_resumes(tmp_path, live_server, capsys):
+    out = _copy_of_v1(tmp_path)
+    load_inventory(document=json.loads((out / "base" / "inventory.json").read_text()))
+    keys = {client.slug: client.rotate_key() for client in Client.objects.all()}
+    wrong = [f"--key={slug}=chm_not-the-key" for slug in keys]
+
+    assert _run(out, "--ingest-url", live_server.url, *wrong) == 1
+    assert re.search(r"answered 40[13] for a batch of", capsys.readouterr().err)
+    assert not Run.objects.exists()
+    right = [f"--key={slug}={key}" for slug, key in keys.items()]
+    assert _run(out, "--ingest-url", live_server.url, *right) == 0
+
+    data = generator.build()
+    assert Run.objects.count() == len(data.expected_runs)

@@ -1,0 +1,413 @@
+"""Run ingestion throughput against the raw psycopg floors of the same database, in one run.
+
+What it does, all on loopback and bounded in time:
+
+1. creates a throw-away database ``<DATABASE name>_bench_ingest`` with Django's test-database
+   machinery (migrations included) and drops it at the end;
+2. measures the floors with raw psycopg on a twin of ``runs_run`` (``LIKE runs_run INCLUDING
+   ALL`` plus its foreign key, so indexes, checks and the generated column cost the same):
+   one autocommit ``INSERT … ON CONFLICT`` per row on one connection, and batched upserts of
+   1,000 rows per statement (``unnest`` arrays, ``ON CONFLICT DO NOTHING``);
+3. starts gunicorn on a free port against that database and measures, with keep-alive HTTP
+   senders in threads: single-run ``POST /api/v1/runs/``, batches of 1,000 runs, and
+   OpenLineage START + COMPLETE events on ``POST /api/v1/lineage``;
+4. prints runs/s (events/s for OpenLineage) and the ratios against the targets.
+
+    .venv/bin/python bench/ingest.py
+    BENCH_INGEST_SENDERS=16 BENCH_GUNICORN_WORKERS=3 .venv/bin/python bench/ingest.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chm_project.settings")
+os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
+
+import django  # noqa: E402
+
+django.setup()
+
+import psycopg  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from inventory.clients import create_client  # noqa: E402
+from inventory.models import Pipeline  # noqa: E402
+
+SENDERS = int(os.environ.get("BENCH_INGEST_SENDERS", "8"))
+BATCH_SENDERS = int(os.environ.get("BENCH_INGEST_BATCH_SENDERS", "2"))
+SINGLE_RUNS = int(os.environ.get("BENCH_INGEST_SINGLE_RUNS", "4000"))
+BATCHES = int(os.environ.get("BENCH_INGEST_BATCHES", "30"))
+LINEAGE_RUNS = int(os.environ.get("BENCH_INGEST_LINEAGE_RUNS", "2000"))
+FLOOR_SINGLE_ROWS = int(os.environ.get("BENCH_FLOOR_SINGLE_ROWS", "5000"))
+FLOOR_BATCHES = int(os.environ.get("BENCH_FLOOR_BATCHES", "60"))
+WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
+# gthread keeps connections alive; sync workers close each one after the response.
+WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread")
+PHASE_SECONDS = float(os.environ.get("BENCH_PHASE_SECONDS", "40"))
+BATCH_SIZE = 1000
+PIPELINES = 20
+
+TARGET_SINGLE = 0.30
+TARGET_BATCH = 0.50
+TARGET_LINEAGE = 0.80
+
+T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def run_item(number: int, prefix: str) -> dict:
+    started = T0 + dt.timedelta(seconds=number)
+    return {
+        "pipeline": f"p{number % PIPELINES}",
+        "external_run_id": f"{prefix}-{number}",
+        "status": "success",
+        "started_at": started.isoformat(),
+        "finished_at": (started + dt.timedelta(minutes=3)).isoformat(),
+        "metadata": {"attempt": 1},
+    }
+
+
+def lineage_event(number: int, event_type: str) -> dict:
+    when = T0 + dt.timedelta(seconds=number, minutes=0 if event_type == "START" else 3)
+    return {
+        "eventType": event_type,
+        "eventTime": when.isoformat(),
+        "producer": "https://example.com/chm-bench",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": f"00000000-0000-7000-8000-{number:012d}"},
+        "job": {"namespace": "bench", "name": f"p{number % PIPELINES}"},
+        "inputs": [],
+        "outputs": [],
+    }
+
+
+# --- Floors -----------------------------------------------------------------------------------
+
+TWIN = "bench_ingest_twin_run"
+TWIN_INSERT = f"""
+INSERT INTO {TWIN} (pipeline_id, external_run_id, status, started_at, finished_at,
+                    error_message, metadata, created_at, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, now(), now())
+ON CONFLICT (pipeline_id, external_run_id) DO NOTHING
+"""  # noqa: S608 (constant table name)
+TWIN_BATCH_INSERT = f"""
+INSERT INTO {TWIN} (pipeline_id, external_run_id, status, started_at, finished_at,
+                    error_message, metadata, created_at, updated_at)
+SELECT i.*, now(), now() FROM unnest(
+    %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[],
+    %s::jsonb[]
+) AS i
+ON CONFLICT (pipeline_id, external_run_id) DO NOTHING
+"""  # noqa: S608 (constant table name)
+
+
+def psycopg_params() -> dict:
+    s = connection.settings_dict
+    params = {"dbname": s["NAME"], "user": s["USER"], "host": s["HOST"], "port": s["PORT"]}
+    if s.get("PASSWORD"):
+        params["password"] = s["PASSWORD"]
+    return {key: value for key, value in params.items() if value not in (None, "")}
+
+
+def twin_rows(count: int, pipeline_ids: list[int], prefix: str) -> list[tuple]:
+    rows = []
+    for number in range(count):
+        item = run_item(number, prefix)
+        rows.append(
+            (
+                pipeline_ids[number % PIPELINES],
+                item["external_run_id"],
+                "success",
+                dt.datetime.fromisoformat(item["started_at"]),
+                dt.datetime.fromisoformat(item["finished_at"]),
+                "",
+                json.dumps({"attempt": 1, "source_status": "success"}),
+            )
+        )
+    return rows
+
+
+def measure_floors(pipeline_ids: list[int]) -> tuple[float, float]:
+    with psycopg.connect(**psycopg_params(), autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {TWIN}")
+        conn.execute(f"CREATE TABLE {TWIN} (LIKE runs_run INCLUDING ALL)")
+        conn.execute(
+            f"ALTER TABLE {TWIN} ADD FOREIGN KEY (pipeline_id) REFERENCES inventory_pipeline (id)"
+        )
+        try:
+            rows = twin_rows(FLOOR_SINGLE_ROWS, pipeline_ids, "floor-single")
+            deadline = time.monotonic() + PHASE_SECONDS
+            started = time.perf_counter()
+            done = 0
+            with conn.cursor() as cursor:
+                for row in rows:
+                    cursor.execute(TWIN_INSERT, row)
+                    done += 1
+                    if done % 500 == 0 and time.monotonic() > deadline:
+                        break
+            single = done / (time.perf_counter() - started)
+
+            rows = twin_rows(FLOOR_BATCHES * BATCH_SIZE, pipeline_ids, "floor-batch")
+            batches = [rows[i : i + BATCH_SIZE] for i in range(0, len(rows), BATCH_SIZE)]
+            deadline = time.monotonic() + PHASE_SECONDS
+            started = time.perf_counter()
+            done = 0
+            with conn.cursor() as cursor:
+                for batch in batches:
+                    cursor.execute(
+                        TWIN_BATCH_INSERT, [list(column) for column in zip(*batch, strict=True)]
+                    )
+                    done += len(batch)
+                    if time.monotonic() > deadline:
+                        break
+            batched = done / (time.perf_counter() - started)
+        finally:
+            conn.execute(f"DROP TABLE IF EXISTS {TWIN}")
+    return single, batched
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    user = urllib.parse.quote(s.get("USER") or "", safe="")
+    password = urllib.parse.quote(s.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = urllib.parse.quote(s.get("HOST") or "", safe="")
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    return f"postgres://{credentials}{host}{port}/{s['NAME']}"
+
+
+def start_gunicorn(port: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        # Throughput, not the per-key rate limit, is what this measures.
+        "INGEST_RATE_LIMIT": "0",
+        # whitenoise warns that collectstatic never ran: true, and irrelevant to the API.
+        "PYTHONWARNINGS": "ignore:No directory at",
+    }
+    command = [
+        str(Path(sys.executable).with_name("gunicorn")),
+        "chm_project.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(WORKERS),
+        "--worker-class",
+        WORKER_CLASS,
+        "--threads",
+        str(THREADS),
+        "--keep-alive",
+        "30",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited during start-up")
+        try:
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            probe.request("GET", "/healthz")
+            if probe.getresponse().status == 200:
+                probe.close()
+                return process
+        except OSError:
+            time.sleep(0.2)
+    stop(process)
+    raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def split(bodies: list[bytes], senders: int) -> list[list[bytes]]:
+    return [bodies[n::senders] for n in range(senders)]
+
+
+def send_all(
+    port: int, key: str, path: str, shares: list[list[bytes | None]], ok: set[int]
+) -> tuple[int, float, list[str]]:
+    """Send each share of bodies over its own keep-alive connection (POST, or GET for a None
+    body), all started behind a barrier. Answers (requests sent, seconds, errors)."""
+    senders = len(shares)
+    barrier = threading.Barrier(senders + 1)
+    deadline = time.monotonic() + PHASE_SECONDS
+    sent = [0] * senders
+    errors: list[str] = []
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def sender(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        barrier.wait()
+        try:
+            for body in shares[n]:
+                conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status not in ok:
+                    errors.append(f"{path}: HTTP {response.status}")
+                sent[n] += 1
+                if time.monotonic() > deadline:
+                    break
+        except OSError as exc:
+            errors.append(f"{path}: {exc}")
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return sum(sent), time.perf_counter() - started, errors
+
+
+def measure_http(port: int, key: str) -> tuple[float, float, float, float, list[str]]:
+    errors: list[str] = []
+
+    def encode(items: list) -> list[bytes]:
+        return [json.dumps(item).encode() for item in items]
+
+    # Warm every worker thread's database connection and imports before timing.
+    warm = encode([run_item(n, "warm") for n in range(WORKERS * THREADS * 4)])
+    send_all(port, key, "/api/v1/runs/", split(warm, SENDERS), {201})
+
+    # What this machine gives a Django request with one query at this moment: /healthz.
+    probes: list[bytes | None] = [None] * SINGLE_RUNS
+    count, seconds, errs = send_all(port, key, "/healthz", split(probes, SENDERS), {200})
+    errors += errs
+    health_rate = count / seconds
+
+    singles = encode([run_item(n, "single") for n in range(SINGLE_RUNS)])
+    count, seconds, errs = send_all(port, key, "/api/v1/runs/", split(singles, SENDERS), {201})
+    errors += errs
+    single_rate = count / seconds
+
+    batches = encode(
+        [[run_item(b * BATCH_SIZE + n, "batch") for n in range(BATCH_SIZE)] for b in range(BATCHES)]
+    )
+    count, seconds, errs = send_all(
+        port, key, "/api/v1/runs/", split(batches, BATCH_SENDERS), {200}
+    )
+    errors += errs
+    batch_rate = count * BATCH_SIZE / seconds
+
+    # Each sender reports its own runs, START then COMPLETE, as a scheduler would.
+    shares = [
+        encode(
+            [
+                lineage_event(n, event_type)
+                for n in range(sender, LINEAGE_RUNS, SENDERS)
+                for event_type in ("START", "COMPLETE")
+            ]
+        )
+        for sender in range(SENDERS)
+    ]
+    count, seconds, errs = send_all(port, key, "/api/v1/lineage", shares, {200, 201})
+    errors += errs
+    lineage_rate = count / seconds
+    return health_rate, single_rate, batch_rate, lineage_rate, errors
+
+
+def main() -> int:
+    base_name = connection.settings_dict["NAME"]
+    connection.settings_dict.setdefault("TEST", {})
+    connection.settings_dict["TEST"]["NAME"] = f"{base_name}_bench_ingest"
+    started = time.monotonic()
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    process = None
+    try:
+        client, key = create_client(slug="bench", name="Benchmark")
+        pipeline_ids = [
+            Pipeline.objects.create(client=client, slug=f"p{n}").pk for n in range(PIPELINES)
+        ]
+        single_floor, batch_floor = measure_floors(pipeline_ids)
+        connection.close()
+        port = free_port()
+        process = start_gunicorn(port)
+        health, single, batch, lineage, errors = measure_http(port, key)
+    finally:
+        if process is not None:
+            stop(process)
+        connection.close()
+        connection.creation.destroy_test_db(base_name, verbosity=0)
+
+    threads = f" x {THREADS} threads" if WORKER_CLASS == "gthread" else ""
+    print(f"gunicorn: {WORKERS} {WORKER_CLASS} workers{threads}; HTTP senders: {SENDERS}")
+    rows = [
+        ("floor: psycopg single-row autocommit upsert", single_floor, "rows/s", ""),
+        ("floor: psycopg batched upsert (1,000/statement)", batch_floor, "rows/s", ""),
+        (
+            "reference: GET /healthz (Django, one query)",
+            health,
+            "req/s",
+            f"{health / single_floor:.2f} x single-row floor",
+        ),
+        (
+            "HTTP single-run ingest",
+            single,
+            "runs/s",
+            f"{single / single_floor:.2f} x single-row floor (target >= {TARGET_SINGLE}); "
+            f"{single / health:.2f} x /healthz",
+        ),
+        (
+            "HTTP batch ingest (1,000 per request)",
+            batch,
+            "runs/s",
+            f"{batch / batch_floor:.2f} x batched floor (target >= {TARGET_BATCH})",
+        ),
+        (
+            "OpenLineage events (START + COMPLETE)",
+            lineage,
+            "events/s",
+            f"{lineage / single:.2f} x single-run (target >= {TARGET_LINEAGE})",
+        ),
+    ]
+    for label, rate, unit, ratio in rows:
+        print(f"{label:<52} {rate:>10,.0f} {unit:<9} {ratio}")
+    print(f"elapsed: {time.monotonic() - started:.0f} s")
+    if errors:
+        print(f"{len(errors)} error responses, first: {errors[:3]}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

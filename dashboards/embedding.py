@@ -1,0 +1,121 @@
+"""Metabase static (signed) embedding: the token CHM signs and the iframe URL that carries it.
+
+Metabase trusts whatever the token says, so everything that limits what a viewer sees lives
+in the signed payload: which dashboard, and the `client` parameter, which the dashboards are
+published with as *locked* (no widget, the value comes only from the token). A viewer who edits
+the URL breaks the signature; one who keeps a URL loses access when `exp` passes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import jwt
+from django.conf import settings
+
+from dashboards.catalog import DASHBOARDS
+
+# Metabase's embedding secret is 256 bits written as 64 hexadecimal characters; it signs with
+# the text itself (HS256), so CHM does the same.
+SECRET_KEY_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
+CLIENT_PARAMETER = "client"
+
+
+@dataclass(frozen=True)
+class EmbeddableDashboard:
+    key: str  # a dashboards.catalog.Dashboard key
+    setting: str
+
+
+# The two dashboards `manage.py setup_metabase` creates, and the settings holding their ids.
+EMBEDDABLE_DASHBOARDS = (
+    EmbeddableDashboard("business", "METABASE_DASHBOARD_BUSINESS"),
+    EmbeddableDashboard("operations", "METABASE_DASHBOARD_OPERATIONS"),
+)
+
+
+@dataclass(frozen=True)
+class EmbeddedDashboard:
+    title: str
+    dashboard_id: int
+    iframe_url: str
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    site_url: str
+    secret_key: str
+    ttl_seconds: int
+    dashboard_ids: dict[str, int]
+
+
+def sign_dashboard_token(
+    *,
+    dashboard_id: int,
+    client_slug: str | None,
+    secret_key: str,
+    ttl_seconds: int,
+    now: float | None = None,
+) -> str:
+    """A token for one dashboard with the `client` parameter locked.
+
+    ``client_slug=None`` locks it to an empty list, which Metabase documents as "this filter is
+    off" (every client): only staff reach the page, and they may see every client.
+    """
+    issued_at = int(time.time() if now is None else now)
+    payload = {
+        "resource": {"dashboard": dashboard_id},
+        "params": {CLIENT_PARAMETER: client_slug if client_slug else []},
+        "exp": issued_at + ttl_seconds,
+    }
+    return jwt.encode(payload, secret_key, algorithm="HS256")
+
+
+def dashboard_iframe_url(*, site_url: str, token: str) -> str:
+    # Display options go in the fragment, which the browser never sends to Metabase's server.
+    return f"{site_url.rstrip('/')}/embed/dashboard/{token}#bordered=true&titled=true"
+
+
+def embedding_config() -> EmbeddingConfig | None:
+    """The configuration from settings, or None while anything needed is missing."""
+    if missing_embedding_settings():
+        return None
+    return EmbeddingConfig(
+        site_url=settings.METABASE_SITE_URL,
+        secret_key=settings.METABASE_SECRET_KEY,
+        ttl_seconds=settings.METABASE_EMBED_TTL_SECONDS,
+        dashboard_ids={d.key: getattr(settings, d.setting) for d in EMBEDDABLE_DASHBOARDS},
+    )
+
+
+def missing_embedding_settings() -> list[str]:
+    names = ["METABASE_SITE_URL", "METABASE_SECRET_KEY"]
+    names += [d.setting for d in EMBEDDABLE_DASHBOARDS]
+    return [name for name in names if not getattr(settings, name)]
+
+
+def embedded_dashboards(
+    config: EmbeddingConfig, *, client_slug: str | None, now: float | None = None
+) -> list[EmbeddedDashboard]:
+    """Fresh tokens for every configured dashboard; signed per page view, never cached."""
+    titles = {dashboard.key: dashboard.title for dashboard in DASHBOARDS}
+    embedded = []
+    for dashboard in EMBEDDABLE_DASHBOARDS:
+        dashboard_id = config.dashboard_ids[dashboard.key]
+        token = sign_dashboard_token(
+            dashboard_id=dashboard_id,
+            client_slug=client_slug,
+            secret_key=config.secret_key,
+            ttl_seconds=config.ttl_seconds,
+            now=now,
+        )
+        embedded.append(
+            EmbeddedDashboard(
+                title=titles[dashboard.key],
+                dashboard_id=dashboard_id,
+                iframe_url=dashboard_iframe_url(site_url=config.site_url, token=token),
+            )
+        )
+    return embedded

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from dashboards.embedding import EMBEDDABLE_DASHBOARDS
+from dashboards.metabase import MetabaseAPI, MetabaseError, ReportingDatabase, provision_metabase
+
+
+class Command(BaseCommand):
+    help = (
+        "Create (or bring up to date) CHM's Metabase questions on the reporting views and the "
+        "two dashboards, published for signed embedding with the client parameter locked. "
+        "Idempotent: a rerun changes nothing. Prints the dashboard ids for CHM's settings."
+    )
+
+    def add_arguments(self, parser):
+        database = settings.DATABASES["default"]
+        parser.add_argument("--url", required=True, help="Metabase's address, as CHM reaches it.")
+        parser.add_argument("--email", required=True, help="Metabase admin (created if none).")
+        parser.add_argument(
+            "--password",
+            default=os.environ.get("METABASE_ADMIN_PASSWORD", ""),
+            help="Admin password; defaults to $METABASE_ADMIN_PASSWORD (keeps it out of ps).",
+        )
+        parser.add_argument(
+            "--db-host",
+            default=database.get("HOST") or "localhost",
+            help="CHM's database host as Metabase reaches it (default: CHM's own).",
+        )
+        parser.add_argument("--db-port", type=int, default=int(database.get("PORT") or 5432))
+        parser.add_argument("--db-name", default=database.get("NAME"))
+        parser.add_argument(
+            "--db-user",
+            default=os.environ.get("CHM_REPORTING_ROLE", "chm_reporting"),
+            help="The read-only dashboard role (default: $CHM_REPORTING_ROLE or chm_reporting).",
+        )
+        parser.add_argument(
+            "--db-password",
+            default=os.environ.get("CHM_REPORTING_PASSWORD", ""),
+            help="Its password (default: $CHM_REPORTING_PASSWORD).",
+        )
+
+    def handle(self, *args, **options):
+        for name in ("password", "db_password"):
+            if not options[name]:
+                flag = "--" + name.replace("_", "-")
+                raise CommandError(f"{flag} is required (or its environment variable).")
+        database = ReportingDatabase(
+            host=options["db_host"],
+            port=options["db_port"],
+            dbname=options["db_name"],
+            user=options["db_user"],
+            password=options["db_password"],
+        )
+        try:
+            result = provision_metabase(
+                api=MetabaseAPI(options["url"]),
+                email=options["email"],
+                password=options["password"],
+                database=database,
+                say=lambda message: self.stdout.write(f"  {message}"),
+            )
+        except MetabaseError as exc:
+            raise CommandError(str(exc)) from exc
+        if not result.changes:
+            self.stdout.write("Metabase already up to date: nothing changed.")
+        self.stdout.write("Set these for CHM's dashboards page:")
+        for dashboard in EMBEDDABLE_DASHBOARDS:
+            self.stdout.write(f"{dashboard.setting}={result.dashboard_ids[dashboard.key]}")

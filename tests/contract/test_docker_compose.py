@@ -1,0 +1,206 @@
+"""docker/docker-compose.yml: valid for the compose client, pinned, health-checked, and with
+every secret coming from docker/.env (never committed)."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker" / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / "docker" / ".env.example"
+SECRET_NAMES = re.compile(r"PASSWORD|SECRET")
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def _example_env() -> dict[str, str]:
+    pairs = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _filled_env() -> dict[str, str]:
+    """The example with every empty value generated, as an operator would fill it."""
+    filled = {}
+    for name, value in _example_env().items():
+        if not value:
+            value = (
+                secrets.token_hex(32)
+                if name == "MB_EMBEDDING_SECRET_KEY"
+                else secrets.token_urlsafe(24)
+            )
+        filled[name] = value
+    return filled
+
+
+def _compose_command() -> list[str]:
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run(  # noqa: S603
+            [docker, "compose", "version"], capture_output=True, text=True, timeout=30
+        )
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    pytest.skip("no docker compose client here (neither `docker compose` nor `docker-compose`)")
+
+
+def _config(env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in _example_env()}
+    return subprocess.run(  # noqa: S603
+        [*_compose_command(), "-f", str(COMPOSE_FILE), "config", "-q"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_compose_client_accepts_the_file_once_the_env_is_filled():
+    result = _config(_filled_env())
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_compose_client_refuses_to_start_without_the_secrets():
+    env = _filled_env()
+    del env["CHM_REPORTING_PASSWORD"]
+    result = _config(env)
+    assert result.returncode != 0
+    assert "CHM_REPORTING_PASSWORD" in result.stderr
+
+
+def test_every_variable_the_file_reads_is_in_the_example_and_no_secret_is_filled_in():
+    used = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text()))
+    example = _example_env()
+    assert used <= set(example), used - set(example)
+    filled_secrets = [n for n, v in example.items() if SECRET_NAMES.search(n) and v]
+    assert filled_secrets == []
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_images_are_pinned_services_health_checked_and_data_in_named_volumes():
+    compose = _compose()
+    services = compose["services"]
+    assert set(services) == {"postgres", "chm", "grafana", "metabase"}
+    for name, service in services.items():
+        assert "healthcheck" in service, name
+        if "image" in service and "build" not in service:
+            repository, _, tag = service["image"].rpartition(":")
+            assert repository and tag and tag != "latest" and re.search(r"\d", tag), name
+    assert services["postgres"]["image"].startswith("postgres:15")
+    assert "127.0.0.1:55432:5432" in services["postgres"]["ports"]
+    assert set(compose["volumes"]) == {"postgres-data", "grafana-data", "metabase-plugins"}
+    assert "/healthz" in " ".join(services["chm"]["healthcheck"]["test"])
+    metabase = services["metabase"]["environment"]
+    assert metabase["MB_DB_DBNAME"] == "metabase_app"
+    assert metabase["MB_ENABLE_EMBEDDING_STATIC"] == "true"
+    grafana_mounts = services["grafana"]["volumes"]
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in grafana_mounts
+
+
+@pytest.fixture
+def server_superuser(settings):
+    """libpq environment for the test server's superuser; names created here are unique."""
+    if not shutil.which("psql"):
+        pytest.skip("psql is not installed: the init script cannot be run")
+    db = settings.DATABASES["default"]
+    env = {
+        "PGHOST": db.get("HOST") or "",
+        "PGPORT": str(db.get("PORT") or 5432),
+        "PGPASSWORD": db.get("PASSWORD") or "",
+        "POSTGRES_USER": db.get("USER") or "postgres",
+    }
+    return env
+
+
+def _admin_connection(env: dict[str, str], dbname: str = "postgres"):
+    return psycopg.connect(
+        host=env["PGHOST"] or None,
+        port=env["PGPORT"],
+        user=env["POSTGRES_USER"],
+        password=env["PGPASSWORD"] or None,
+        dbname=dbname,
+        autocommit=True,
+    )
+
+
+def test_the_init_script_creates_both_databases_and_the_read_only_role(server_superuser):
+    suffix = secrets.token_hex(4)
+    names = {
+        "CHM_DB_NAME": f"chm_init_{suffix}",
+        "CHM_DB_USER": f"chm_init_owner_{suffix}",
+        "CHM_DB_PASSWORD": "owner pass with 'quote",
+        "CHM_REPORTING_ROLE": f"chm_init_reporting_{suffix}",
+        "CHM_REPORTING_PASSWORD": secrets.token_urlsafe(16),
+        "METABASE_DB_NAME": f"metabase_app_init_{suffix}",
+        "METABASE_DB_USER": f"metabase_init_{suffix}",
+        "METABASE_DB_PASSWORD": secrets.token_urlsafe(16),
+    }
+    env = {**os.environ, **server_superuser, **names}
+    try:
+        result = subprocess.run(  # noqa: S603
+            [
+                shutil.which("bash") or "/bin/bash",
+                str(ROOT / "docker" / "postgres" / "init-databases.sh"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        with _admin_connection(server_superuser) as conn:
+            owners = dict(
+                conn.execute(
+                    "SELECT d.datname, r.rolname FROM pg_database d "
+                    "JOIN pg_roles r ON r.oid = d.datdba WHERE d.datname = ANY(%s)",
+                    [[names["CHM_DB_NAME"], names["METABASE_DB_NAME"]]],
+                ).fetchall()
+            )
+            reporting = conn.execute(
+                "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolconfig "
+                "FROM pg_roles WHERE rolname = %s",
+                [names["CHM_REPORTING_ROLE"]],
+            ).fetchone()
+        assert owners == {
+            names["CHM_DB_NAME"]: names["CHM_DB_USER"],
+            names["METABASE_DB_NAME"]: names["METABASE_DB_USER"],
+        }
+        assert reporting[:4] == (True, False, False, False)
+        assert "default_transaction_read_only=on" in reporting[4]
+        with _admin_connection(server_superuser, names["CHM_DB_NAME"]) as conn:
+            can = conn.execute(
+                "SELECT has_database_privilege(%(r)s, current_database(), 'CONNECT'), "
+                "has_schema_privilege(%(r)s, 'public', 'CREATE'), "
+                "has_database_privilege(%(r)s, %(mb)s, 'CONNECT')",
+                {"r": names["CHM_REPORTING_ROLE"], "mb": names["METABASE_DB_NAME"]},
+            ).fetchone()
+        assert can == (True, False, False)
+    finally:
+        with _admin_connection(server_superuser) as conn:
+            for key in ("CHM_DB_NAME", "METABASE_DB_NAME"):
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(names[key])
+                    )
+                )
+            for key in ("CHM_REPORTING_ROLE", "CHM_DB_USER", "METABASE_DB_USER"):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(names[key])))

@@ -1,0 +1,89 @@
+"""Two evaluators at the same time, each with its own database connection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from alerts.evaluation import evaluate_alerts
+from alerts.models import AlertRule, Channel
+from runs.models import RunStatus
+from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+EVALUATORS = 2
+
+
+def evaluate_at_once() -> None:
+    barrier = threading.Barrier(EVALUATORS)
+    errors: list[BaseException] = []
+
+    def evaluator() -> None:
+        try:
+            barrier.wait(timeout=10)
+            evaluate_alerts()
+        except BaseException as exc:  # surfaced to the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=evaluator) for _ in range(EVALUATORS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+
+
+def test_two_evaluators_notify_each_transition_exactly_once(webhook_receiver, fast_delivery):
+    client = ClientFactory(slug="acme")
+    pipelines = [PipelineFactory(client=client, slug=f"etl-{index}") for index in range(4)]
+    started = timezone.now() - dt.timedelta(hours=1)
+    for pipeline in pipelines:
+        for offset in range(3):
+            RunFactory(
+                pipeline=pipeline,
+                status=RunStatus.FAILED,
+                started_at=started + dt.timedelta(minutes=offset),
+            )
+    hooks = [
+        AlertRuleFactory(client=client, threshold=2, channel=Channel.WEBHOOK, target=url)
+        for url in (webhook_receiver.url, webhook_receiver.url + "?team=2")
+    ]
+    mailed = AlertRuleFactory(client=client, pipeline=pipelines[0], threshold=3)
+
+    evaluate_at_once()
+
+    expected_firing = {(rule.pk, pipeline.pk) for rule in hooks for pipeline in pipelines}
+    sent = Counter(
+        (payload["rule"]["id"], payload["pipeline"]["id"], payload["state"])
+        for payload in webhook_receiver.accepted
+    )
+    assert sent == Counter({(*pair, "firing"): 1 for pair in expected_firing})
+    assert len(mail.outbox) == 1
+    for rule in AlertRule.objects.all():
+        assert rule.pending_notifications == []
+    assert AlertRule.objects.get(pk=mailed.pk).firing_pipeline_ids == [pipelines[0].pk]
+
+    # Every pipeline recovers; both evaluators see it at once again.
+    for pipeline in pipelines:
+        RunFactory(pipeline=pipeline, status=RunStatus.SUCCESS, started_at=timezone.now())
+    evaluate_at_once()
+
+    sent = Counter(
+        (payload["rule"]["id"], payload["pipeline"]["id"], payload["state"])
+        for payload in webhook_receiver.accepted
+    )
+    assert sent == Counter(
+        {(*pair, state): 1 for pair in expected_firing for state in ("firing", "resolved")}
+    )
+    assert [message.subject.split()[1] for message in mail.outbox] == ["FIRING", "RESOLVED"]
+    assert all(rule.firing == {} for rule in AlertRule.objects.all())
