@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 WIDTH = 960
 HEIGHT = 150
-LEFT = 44  # room for the y-axis label
+LEFT = 60  # room for the y-axis label ("34.0 min")
 BOTTOM = 20  # room for the x-axis labels
 TOP = 8
 

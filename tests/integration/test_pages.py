@@ -155,6 +155,7 @@ def test_pipeline_page_shows_last_error_charts_rules_and_history(staff_client, d
     html = page.content.decode()
     assert "disk full on /data" in html
     assert "three strikes" in html and "every pipeline of the client" in html
+    assert "3 failures in a row" in html
     assert html.count("<svg") == 2
     assert "orders-fail-2" in html
 
