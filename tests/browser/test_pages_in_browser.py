@@ -35,8 +35,8 @@ EXPECTED = {
     },
     "demo": {
         "failing": "Marketing attribution",
-        "error": "",
-        "rule": "",
+        "error": "dbt test failure: not_null_orders_order_id",
+        "rule": "Any pipeline failing three times in a row",
         "flaky": "Salesforce sync",
     },
 }
@@ -133,16 +133,21 @@ def browser():
 
 @pytest.fixture
 def seeded(django_user_model, tmp_path):
+    from alerts.evaluation import evaluate_alerts
+
     django_user_model.objects.create_user("oncall", password=PASSWORD, is_staff=True)
     if not DEMO_DATA:
         seed_demo()
-        return EXPECTED["factories"]
-    from synthetic.cli import main as synthetic_main
+        expected = EXPECTED["factories"]
+    else:
+        from synthetic.cli import main as synthetic_main
 
-    assert (
-        synthetic_main(["--ingest", "--quiet", "--state-file", str(tmp_path / "state.json")]) == 0
-    )
-    return EXPECTED["demo"]
+        state_file = str(tmp_path / "state.json")
+        assert synthetic_main(["--ingest", "--quiet", "--state-file", state_file]) == 0
+        expected = EXPECTED["demo"]
+    # A running CHM evaluates its rules right after ingestion: the pages show what fires.
+    evaluate_alerts()
+    return expected
 
 
 def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded, browser):
@@ -158,6 +163,7 @@ def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded
     assert page.locator("h1").inner_text() == "What is failing now"
     failing = page.locator("#failing-now").inner_text()
     assert seeded["failing"] in failing and seeded["error"] in failing
+    assert seeded["rule"] in page.locator("#firing-alerts").inner_text()
     chart_title = page.locator("#failures-per-day svg title").first.text_content()
     assert chart_title.startswith("Failed and successful runs per day")
     page.screenshot(path=SCREENSHOTS / "overview.png", full_page=True)
