@@ -33,7 +33,9 @@ def _cursor(request: HttpRequest) -> tuple[selectors.RunCursor | None, str | Non
 @staff_member_required
 def overview(request: HttpRequest) -> HttpResponse:
     # Plain rows (dicts), not model instances: the lists can hold thousands of pipelines.
-    failing = list(selectors.failing_now().values())
+    failing, failing_total = selectors.first_rows_and_count(
+        selectors.failing_now(), limit=OVERVIEW_FAILING_ROWS
+    )
     health = list(selectors.client_health().values())
     show_all_clients = request.GET.get("clients") == "all"
     days = selectors.failures_per_day(days=30)
@@ -62,8 +64,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         request,
         "runs/overview.html",
         {
-            "failing": failing[:OVERVIEW_FAILING_ROWS],
-            "failing_total": len(failing),
+            "failing": failing,
+            "failing_total": failing_total,
             "client_tiles": health if show_all_clients else health[:OVERVIEW_CLIENT_TILES],
             "clients_total": len(health),
             "show_all_clients": show_all_clients,

@@ -285,6 +285,13 @@ class Sections:
         return sum(self.counts.values())
 
 
+def first_rows_and_count(rows: QuerySet, *, limit: int) -> tuple[list[dict], int]:
+    """The first ``limit`` of ``rows`` (ordered) and how many there are, in one query: the
+    count is a window over the whole result, taken before the LIMIT."""
+    first = list(rows.annotate(total_rows=Window(Count("*")))[:limit].values())
+    return first, first[0]["total_rows"] if first else 0
+
+
 def sections_of(rows: QuerySet, *, section: str, limit: int) -> Sections:
     """Split ``rows`` (ordered) by the value of ``section``: the size of each section and its
     first ``limit`` rows, in one query.
