@@ -33,7 +33,9 @@ def _cursor(request: HttpRequest) -> tuple[selectors.RunCursor | None, str | Non
 @staff_member_required
 def overview(request: HttpRequest) -> HttpResponse:
     # Plain rows (dicts), not model instances: the lists can hold thousands of pipelines.
-    failing = list(selectors.failing_now().values())
+    failing, failing_total = selectors.first_rows_and_count(
+        selectors.failing_now(), limit=OVERVIEW_FAILING_ROWS
+    )
     health = list(selectors.client_health().values())
     show_all_clients = request.GET.get("clients") == "all"
     days = selectors.failures_per_day(days=30)
@@ -62,8 +64,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         request,
         "runs/overview.html",
         {
-            "failing": failing[:OVERVIEW_FAILING_ROWS],
-            "failing_total": len(failing),
+            "failing": failing,
+            "failing_total": failing_total,
             "client_tiles": health if show_all_clients else health[:OVERVIEW_CLIENT_TILES],
             "clients_total": len(health),
             "show_all_clients": show_all_clients,
@@ -220,40 +222,34 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def flaky(request: HttpRequest) -> HttpResponse:
     # One read of the view for the lists and the counts alike.
-    rows = list(selectors.flaky_ranking().values())
-    flaky_rows = [row for row in rows if row["is_flaky"]]
-    insufficient = [row for row in rows if not row["has_enough_history"]]
+    verdicts = selectors.sections_of(selectors.flaky_ranking(), section="verdict", limit=LIST_ROWS)
     return render(
         request,
         "runs/flaky.html",
         {
-            "flaky": flaky_rows[:LIST_ROWS],
-            "flaky_count": len(flaky_rows),
-            "stable_count": sum(1 for row in rows if row["verdict"] == "stable"),
-            "insufficient": insufficient[:LIST_ROWS],
-            "insufficient_count": len(insufficient),
-            "pipelines_total": len(rows),
+            "flaky": verdicts.first_rows("flaky"),
+            "flaky_count": verdicts.count("flaky"),
+            "stable_count": verdicts.count("stable"),
+            "insufficient": verdicts.first_rows("insufficient history"),
+            "insufficient_count": verdicts.count("insufficient history"),
+            "pipelines_total": verdicts.total,
         },
     )
 
 
 @staff_member_required
 def changes(request: HttpRequest) -> HttpResponse:
-    rows = list(selectors.what_changed().values())
-    sections = {
-        kind: [row for row in rows if row["change"] == kind]
-        for kind in ("newly failing", "recovered", "slower")
-    }
+    changed = selectors.sections_of(selectors.what_changed(), section="change", limit=LIST_ROWS)
     return render(
         request,
         "runs/changes.html",
         {
-            "newly_failing": sections["newly failing"][:LIST_ROWS],
-            "newly_failing_count": len(sections["newly failing"]),
-            "recovered": sections["recovered"][:LIST_ROWS],
-            "recovered_count": len(sections["recovered"]),
-            "slower": sections["slower"][:LIST_ROWS],
-            "slower_count": len(sections["slower"]),
+            "newly_failing": changed.first_rows("newly failing"),
+            "newly_failing_count": changed.count("newly failing"),
+            "recovered": changed.first_rows("recovered"),
+            "recovered_count": changed.count("recovered"),
+            "slower": changed.first_rows("slower"),
+            "slower_count": changed.count("slower"),
             "list_rows": LIST_ROWS,
         },
     )
@@ -261,17 +257,17 @@ def changes(request: HttpRequest) -> HttpResponse:
 
 @staff_member_required
 def freshness(request: HttpRequest) -> HttpResponse:
-    rows = list(selectors.freshness_problems().values())
-    stale = [row for row in rows if row["kind"] == "stale"]
-    stuck = [row for row in rows if row["kind"] == "stuck"]
+    problems = selectors.sections_of(
+        selectors.freshness_problems(), section="kind", limit=LIST_ROWS
+    )
     return render(
         request,
         "runs/freshness.html",
         {
-            "stale": stale[:LIST_ROWS],
-            "stale_count": len(stale),
-            "stuck": stuck[:LIST_ROWS],
-            "stuck_count": len(stuck),
+            "stale": problems.first_rows("stale"),
+            "stale_count": problems.count("stale"),
+            "stuck": problems.first_rows("stuck"),
+            "stuck_count": problems.count("stuck"),
             "list_rows": LIST_ROWS,
         },
     )

@@ -9,8 +9,8 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import TruncWeek
+from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When, Window
+from django.db.models.functions import RowNumber, TruncWeek
 from django.utils import timezone
 
 from alerts.models import AlertRule
@@ -265,6 +265,55 @@ def explorer_runs() -> QuerySet[Run]:
 
 
 # --- Flaky, what changed, freshness, governance ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sections:
+    """A view's rows split by one column: every section's size and its first rows."""
+
+    counts: dict[str, int]
+    rows: dict[str, list[dict]]
+
+    def count(self, section: str) -> int:
+        return self.counts.get(section, 0)
+
+    def first_rows(self, section: str) -> list[dict]:
+        return self.rows.get(section, [])
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def first_rows_and_count(rows: QuerySet, *, limit: int) -> tuple[list[dict], int]:
+    """The first ``limit`` of ``rows`` (ordered) and how many there are, in one query: the
+    count is a window over the whole result, taken before the LIMIT."""
+    first = list(rows.annotate(total_rows=Window(Count("*")))[:limit].values())
+    return first, first[0]["total_rows"] if first else 0
+
+
+def sections_of(rows: QuerySet, *, section: str, limit: int) -> Sections:
+    """Split ``rows`` (ordered) by the value of ``section``: the size of each section and its
+    first ``limit`` rows, in one query.
+
+    The database counts and ranks (window functions over one read of the view) and sends at
+    most ``limit`` rows per section, so a page over 10,000 pipelines neither transfers nor
+    builds 10,000 rows to show 200 of them and the totals.
+    """
+    order_by = list(rows.query.order_by)
+    ranked = rows.annotate(
+        section_size=Window(Count("*"), partition_by=[F(section)]),
+        section_rank=Window(RowNumber(), partition_by=[F(section)], order_by=order_by),
+    ).filter(section_rank__lte=limit)
+    counts: dict[str, int] = {}
+    first: dict[str, list[dict]] = defaultdict(list)
+    for row in ranked.values():
+        key = row[section]
+        counts[key] = row["section_size"]
+        first[key].append(row)
+    for section_rows in first.values():
+        section_rows.sort(key=lambda row: row["section_rank"])
+    return Sections(counts, dict(first))
 
 
 def flaky_ranking() -> QuerySet[Flakiness]:

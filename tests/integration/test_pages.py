@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from runs import selectors
 from runs.models import RunStatus
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
 
@@ -258,3 +259,28 @@ def test_governance_page_shows_coverage_per_client_and_gaps(staff_client, demo):
     assert "Acme Corp" in html and "100.0 %" in html
     gaps = html[html.index('id="gaps"') :]
     assert "Orphan job" in gaps and "missing" in gaps
+
+
+def test_sections_count_every_row_but_send_only_the_first_of_each_in_order():
+    now = timezone.now()
+    # Four pipelines an hour late or more, 60-minute expectation, last success 2–5 h ago.
+    for hours_ago in (2, 5, 3, 4):
+        pipeline = PipelineFactory(freshness_minutes=60)
+        RunFactory(pipeline=pipeline, status=RunStatus.SUCCESS, started_at=now - hours_ago * HOUR)
+    problems = selectors.sections_of(selectors.freshness_problems(), section="kind", limit=2)
+    assert problems.count("stale") == 4 and problems.count("stuck") == 0 and problems.total == 4
+    late = [row["late_by_minutes"] for row in problems.first_rows("stale")]
+    assert len(late) == 2 and late == sorted(late, reverse=True) and late[0] > 4 * 60 - 5 - 60
+    assert problems.first_rows("stuck") == []
+
+
+def test_first_rows_and_count_counts_beyond_the_rows_it_sends():
+    now = timezone.now()
+    for streak in (1, 3, 2):
+        pipeline = PipelineFactory()
+        for i in range(streak):
+            RunFactory(pipeline=pipeline, status=RunStatus.FAILED, started_at=now - (i + 1) * HOUR)
+    rows, total = selectors.first_rows_and_count(selectors.failing_now(), limit=2)
+    assert total == 3
+    assert [row["consecutive_failures"] for row in rows] == [3, 2]
+    assert selectors.first_rows_and_count(selectors.failing_now().none(), limit=2) == ([], 0)
