@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
@@ -77,32 +79,41 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _weekly_failure_rate_chart(
+    *, slug: str, title: str, weeks: list[tuple[dt.date, int, int, float | None]]
+) -> charts.BarChart:
+    """Bars of the failure rate per UTC week, from (week start, successes, failures, rate)."""
+    return charts.bar_chart(
+        slug=slug,
+        title=title,
+        summary="; ".join(f"week of {week:%d %b}: {_percent(rate)}" for week, _, _, rate in weeks),
+        points=[
+            charts.Point(
+                axis_label=week.strftime("%d %b"),
+                title=(
+                    f"Week of {week:%Y-%m-%d}: {failures} failed of {successes + failures}, "
+                    f"failure rate {_percent(rate)}"
+                ),
+                parts=[(rate or 0, "bar-failed")],
+            )
+            for week, successes, failures, rate in weeks
+        ],
+        max_value=1.0,
+        format_value=lambda value: f"{100 * value:.0f} %",
+        label_every=2,
+    )
+
+
 @staff_member_required
 def client_detail(request: HttpRequest, slug: str) -> HttpResponse:
     client = get_object_or_404(Client, slug=slug)
     statuses = list(selectors.pipeline_statuses(client))
     strips = selectors.last_runs_by_pipeline([s.pipeline_id for s in statuses])
     weeks = list(selectors.weekly_trend(client))
-    chart = charts.bar_chart(
+    chart = _weekly_failure_rate_chart(
         slug="weekly-failure-rate",
         title=f"Failure rate per week, {client.name} (UTC weeks)",
-        summary="; ".join(
-            f"week of {w.bucket_start:%d %b}: {_percent(w.failure_rate)}" for w in weeks
-        ),
-        points=[
-            charts.Point(
-                axis_label=w.bucket_start.strftime("%d %b"),
-                title=(
-                    f"Week of {w.bucket_start:%Y-%m-%d}: {w.failures} failed of "
-                    f"{w.successes + w.failures}, failure rate {_percent(w.failure_rate)}"
-                ),
-                parts=[(w.failure_rate or 0, "bar-failed")],
-            )
-            for w in weeks
-        ],
-        max_value=1.0,
-        format_value=lambda value: f"{100 * value:.0f} %",
-        label_every=2,
+        weeks=[(w.bucket_start, w.successes, w.failures, w.failure_rate) for w in weeks],
     )
     return render(
         request,
@@ -150,24 +161,10 @@ def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
         format_value=_seconds,
     )
     weeks = selectors.weekly_failure_rate(pipeline)
-    rate_chart = charts.bar_chart(
+    rate_chart = _weekly_failure_rate_chart(
         slug="pipeline-failure-rate",
         title="Failure rate per week (UTC weeks)",
-        summary="; ".join(f"week of {w.week:%d %b}: {_percent(w.failure_rate)}" for w in weeks),
-        points=[
-            charts.Point(
-                axis_label=w.week.strftime("%d %b"),
-                title=(
-                    f"Week of {w.week:%Y-%m-%d}: {w.failures} failed of "
-                    f"{w.successes + w.failures}, failure rate {_percent(w.failure_rate)}"
-                ),
-                parts=[(w.failure_rate or 0, "bar-failed")],
-            )
-            for w in weeks
-        ],
-        max_value=1.0,
-        format_value=lambda value: f"{100 * value:.0f} %",
-        label_every=2,
+        weeks=[(w.week, w.successes, w.failures, w.failure_rate) for w in weeks],
     )
     return render(
         request,
