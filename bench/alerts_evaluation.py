@@ -14,18 +14,12 @@ client. Everything happens in one transaction that is rolled back; nothing is de
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chm_project.settings")
-os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
+from _django_setup import setup_django  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+setup_django()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402

@@ -20,17 +20,11 @@ import datetime as dt
 import os
 import secrets
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chm_project.settings")
-os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
+from _django_setup import setup_django  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.core import mail  # noqa: E402

@@ -13,20 +13,13 @@ own cost; the views' own budget is measured with the views.
 
 from __future__ import annotations
 
-import os
 import re
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chm_project.settings")
-os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
+from _django_setup import setup_django  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402

@@ -18,22 +18,17 @@ The floor, measured in the same run: a `SELECT 1` round trip and a page with no 
 from __future__ import annotations
 
 import os
-import sys
 import time
 import warnings
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chm_project.settings")
-os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
 # Loading copies 500,000 runs per statement: the web requests' 10 s limit is not for that.
 os.environ.setdefault("DB_STATEMENT_TIMEOUT_MS", "0")
 # whitenoise looks for STATIC_ROOT, which only `collectstatic` creates.
 warnings.filterwarnings("ignore", message="No directory at")
 
-import django  # noqa: E402
+from _django_setup import setup_django  # noqa: E402
 
-django.setup()
+setup_django()
 
 import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402

@@ -32,14 +32,9 @@ import time
 import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chm_project.settings")
-os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
+from _django_setup import ROOT, setup_django  # noqa: E402
 
-import django  # noqa: E402
-
-django.setup()
+setup_django()
 
 import psycopg  # noqa: E402
 from django.db import connection  # noqa: E402

@@ -17,13 +17,11 @@ import datetime as dt
 import os
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from _django_setup import setup_django  # noqa: E402
 from psycopg import sql
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 RUNS = int(os.environ.get("BENCH_PRUNE_RUNS", "200000"))
 PIPELINES = 100
@@ -68,12 +66,8 @@ def fill(cursor, pipeline_ids: list[int]) -> None:
 def main() -> None:
     url, admin_url = scratch_database(os.environ.get("DATABASE_URL") or sys.exit("DATABASE_URL?"))
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chm_project.settings")
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
     os.environ["DB_STATEMENT_TIMEOUT_MS"] = "0"  # the floor is one long statement
-    import django
-
-    django.setup()
+    setup_django()
     from django.core.management import call_command
     from django.db import connection, transaction
 
