@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Sequence
 
 from django import forms
 from django.contrib.admin.views.decorators import staff_member_required
@@ -51,9 +51,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         ),
         points=[
             charts.Point(
-                axis_label=day.day.strftime("%d %b"),
+                axis_label=day.bucket_start.strftime("%d %b"),
                 title=(
-                    f"{day.day:%Y-%m-%d}: {day.failures} failed, {day.successes} succeeded, "
+                    f"{day.bucket_start:%Y-%m-%d}: {day.failures} failed, {day.successes} succeeded, "
                     f"failure rate {_percent(day.failure_rate)}"
                 ),
                 parts=[(day.failures, "bar-failed"), (day.successes, "bar-success")],
@@ -79,24 +79,25 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _weekly_failure_rate_chart(
-    *, slug: str, title: str, weeks: list[tuple[dt.date, int, int, float | None]]
-) -> charts.BarChart:
-    """Bars of the failure rate per UTC week, from (week start, successes, failures, rate)."""
+def _weekly_failure_rate_chart(*, slug: str, title: str, weeks: Sequence) -> charts.BarChart:
+    """Bars of the failure rate per UTC week, from rows with ``bucket_start``, ``successes``,
+    ``failures`` and ``failure_rate`` (the Q4 view's rows or ``selectors.OutcomeCount``)."""
     return charts.bar_chart(
         slug=slug,
         title=title,
-        summary="; ".join(f"week of {week:%d %b}: {_percent(rate)}" for week, _, _, rate in weeks),
+        summary="; ".join(
+            f"week of {w.bucket_start:%d %b}: {_percent(w.failure_rate)}" for w in weeks
+        ),
         points=[
             charts.Point(
-                axis_label=week.strftime("%d %b"),
+                axis_label=w.bucket_start.strftime("%d %b"),
                 title=(
-                    f"Week of {week:%Y-%m-%d}: {failures} failed of {successes + failures}, "
-                    f"failure rate {_percent(rate)}"
+                    f"Week of {w.bucket_start:%Y-%m-%d}: {w.failures} failed of "
+                    f"{w.successes + w.failures}, failure rate {_percent(w.failure_rate)}"
                 ),
-                parts=[(rate or 0, "bar-failed")],
+                parts=[(w.failure_rate or 0, "bar-failed")],
             )
-            for week, successes, failures, rate in weeks
+            for w in weeks
         ],
         max_value=1.0,
         format_value=lambda value: f"{100 * value:.0f} %",
@@ -113,7 +114,7 @@ def client_detail(request: HttpRequest, slug: str) -> HttpResponse:
     chart = _weekly_failure_rate_chart(
         slug="weekly-failure-rate",
         title=f"Failure rate per week, {client.name} (UTC weeks)",
-        weeks=[(w.bucket_start, w.successes, w.failures, w.failure_rate) for w in weeks],
+        weeks=weeks,
     )
     return render(
         request,
@@ -164,7 +165,7 @@ def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
     rate_chart = _weekly_failure_rate_chart(
         slug="pipeline-failure-rate",
         title="Failure rate per week (UTC weeks)",
-        weeks=[(w.week, w.successes, w.failures, w.failure_rate) for w in weeks],
+        weeks=weeks,
     )
     return render(
         request,

@@ -58,8 +58,10 @@ def platform_failure_rates(window_label: str = "7d") -> QuerySet[PlatformFailure
 
 
 @dataclass(frozen=True)
-class DayCount:
-    day: dt.date
+class OutcomeCount:
+    """Successful and failed runs of one UTC day or week (named like the views' column)."""
+
+    bucket_start: dt.date
     successes: int
     failures: int
 
@@ -69,7 +71,7 @@ class DayCount:
         return self.failures / outcomes if outcomes else None
 
 
-def failures_per_day(*, days: int = 30) -> list[DayCount]:
+def failures_per_day(*, days: int = 30) -> list[OutcomeCount]:
     """Q1 summed over clients and platforms: one entry per UTC day, days without runs as 0."""
     today = timezone.now().astimezone(dt.UTC).date()
     first = today - dt.timedelta(days=days - 1)
@@ -84,7 +86,7 @@ def failures_per_day(*, days: int = 30) -> list[DayCount]:
     for offset in range(days):
         day = first + dt.timedelta(days=offset)
         row = totals.get(day, {})
-        out.append(DayCount(day, row.get("successes") or 0, row.get("failures") or 0))
+        out.append(OutcomeCount(day, row.get("successes") or 0, row.get("failures") or 0))
     return out
 
 
@@ -165,19 +167,7 @@ def recent_finished_runs(pipeline: Pipeline, *, limit: int = 50) -> list[Run]:
     return runs
 
 
-@dataclass(frozen=True)
-class WeekRate:
-    week: dt.date
-    successes: int
-    failures: int
-
-    @property
-    def failure_rate(self) -> float | None:
-        outcomes = self.successes + self.failures
-        return self.failures / outcomes if outcomes else None
-
-
-def weekly_failure_rate(pipeline: Pipeline, *, weeks: int = 13) -> list[WeekRate]:
+def weekly_failure_rate(pipeline: Pipeline, *, weeks: int = 13) -> list[OutcomeCount]:
     """Failure rate per UTC week for one pipeline, the current week and ``weeks - 1`` before."""
     today = timezone.now().astimezone(dt.UTC).date()
     this_monday = today - dt.timedelta(days=today.weekday())
@@ -200,7 +190,7 @@ def weekly_failure_rate(pipeline: Pipeline, *, weeks: int = 13) -> list[WeekRate
     for offset in range(weeks):
         week = first + dt.timedelta(weeks=offset)
         row = counts.get(week, {})
-        out.append(WeekRate(week, row.get("successes", 0), row.get("failures", 0)))
+        out.append(OutcomeCount(week, row.get("successes", 0), row.get("failures", 0)))
     return out
 
 
