@@ -52,12 +52,14 @@ class _Handler(BaseHTTPRequestHandler):
         if answer == "hang":
             time.sleep(self.server.hang_seconds)
             return
-        self.send_response(int(answer))
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        # Recorded before answering: once the answer is out, the sender's next request may
+        # reach another handler thread, which must not record its payload first.
         if 200 <= int(answer) < 300:
             with self.server.lock:
                 self.server.accepted.append(payload)
+        self.send_response(int(answer))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
