@@ -10,8 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def setup_django() -> None:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    # First, even when the project is on the path already: bench/ (the script's directory,
+    # sys.path[0]) holds dashboards.py, which would otherwise hide the dashboards app.
+    sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chm_project.settings")
     # Benchmarks run with DEBUG off, as production does: settings then want a key, though a
     # benchmark signs nothing that outlives it.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
@@ -135,6 +136,54 @@ class Run(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+class PipelineState(models.Model):
+    """What the status views need to know about one pipeline's runs, kept by PostgreSQL.
+
+    Triggers on runs_run recompute the row of every pipeline a statement wrote runs for, in
+    that statement's transaction (runs/sql/pipeline_state_v1.sql), so the views that read it
+    (Q2, Q3, Q6, Q7, Q9) see exactly what a lookup in the runs themselves would find, at a cost
+    that follows the number of pipelines instead of the history stored. A pipeline without runs
+    has no row. Never written by Django.
+    """
+
+    pipeline = models.OneToOneField(
+        Pipeline, on_delete=models.CASCADE, primary_key=True, related_name="run_state"
+    )
+    # NULL where there is no such run, text fields included: the views return NULL then.
+    # The latest run (by started_at, id), whatever its status.
+    last_run_id = models.BigIntegerField(null=True)
+    last_external_run_id = models.CharField(max_length=255, null=True)  # noqa: DJ001
+    last_status = models.CharField(max_length=16, null=True)  # noqa: DJ001
+    last_started_at = models.DateTimeField(null=True)
+    last_finished_at = models.DateTimeField(null=True)
+    last_duration = models.DurationField(null=True)
+    # The latest success-or-failed run.
+    last_outcome_id = models.BigIntegerField(null=True)
+    last_outcome_status = models.CharField(max_length=16, null=True)  # noqa: DJ001
+    last_outcome_started_at = models.DateTimeField(null=True)
+    last_outcome_error = models.TextField(null=True)  # noqa: DJ001
+    last_success_id = models.BigIntegerField(null=True)
+    last_success_started_at = models.DateTimeField(null=True)
+    last_success_finished_at = models.DateTimeField(null=True)
+    last_failure_finished_at = models.DateTimeField(null=True)
+    last_failure_error = models.TextField(null=True)  # noqa: DJ001
+    # Failed runs after the last success (all of them if none), and the first one's start.
+    consecutive_failures = models.BigIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True)
+    # The last 20 success-or-failed runs, newest first: their starts, and running totals of
+    # failures and of flips (adjacent runs with different outcomes) over the first i of them,
+    # so that any prefix (the runs within a time window) is read without the runs themselves.
+    recent_started_at = ArrayField(models.DateTimeField(), null=True)
+    recent_failures = ArrayField(models.IntegerField(), null=True)
+    recent_flips = ArrayField(models.IntegerField(), null=True)
+    # Position of the newer run of the newest flip in those arrays.
+    recent_newest_flip = models.IntegerField(null=True)
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"state of pipeline {self.pipeline_id}"
 
 
 # The unmanaged models over the dashboard views belong to this app.

@@ -227,6 +227,9 @@ def _check(out: Path, data: generator.DataSet) -> int:
 
 
 def _run_scale(args: argparse.Namespace) -> int:
+    # One COPY of half a million runs outlasts the web requests' statement timeout; a bulk
+    # load run by hand is not a web request. An explicit setting still wins.
+    os.environ.setdefault("DB_STATEMENT_TIMEOUT_MS", "0")
     setup_django()
     from synthetic.scale import ScaleDataExists, load_scale
 

@@ -1,0 +1,212 @@
+"""runs_pipelinestate, kept by triggers on runs_run, and the views that read it (Q2, Q6, Q7).
+
+The views must return exactly what their first versions, which looked the runs up directly,
+return: after inserts, out-of-order events, corrections, deletions and concurrent writers.
+The first versions are installed in a scratch schema and compared row for row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+from psycopg import sql
+
+from runs.ingest import ingest_runs
+from runs.models import PipelineState, Run
+from runs.retention import prune_runs_started_before
+from tests.factories import ClientFactory, PipelineFactory, RunFactory
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql"
+STATE_VIEWS = ("q02_pipeline_latest_status", "q06_triage", "q07_flaky_ranking")
+STATUSES = ("queued", "running", "success", "failed", "failed", "success", "canceled", "skipped")
+
+
+def install_first_versions() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA IF NOT EXISTS state_check")
+        for name in STATE_VIEWS:
+            text = (SQL_DIR / f"{name}_v1.sql").read_text()
+            cursor.execute(text.replace("reporting.", "state_check."))
+
+
+def differences(name: str) -> list[tuple]:
+    """Rows one version returns and the other does not, both ways, in one snapshot."""
+    query = sql.SQL(
+        "(SELECT 'v2 only', * FROM {v2} EXCEPT ALL SELECT 'v2 only', * FROM {v1})"
+        " UNION ALL (SELECT 'v1 only', * FROM {v1} EXCEPT ALL SELECT 'v1 only', * FROM {v2})"
+    ).format(v1=sql.Identifier("state_check", name), v2=sql.Identifier("reporting", name))
+    with connection.cursor() as cursor:
+        cursor.execute(query.as_string(cursor.connection))
+        return cursor.fetchall()
+
+
+def assert_views_agree() -> None:
+    for name in STATE_VIEWS:
+        assert differences(name) == [], name
+
+
+def random_run(rng: random.Random, pipeline, number: int, now: dt.datetime) -> Run:
+    status = rng.choice(STATUSES)
+    # Ties in started_at on purpose: the order is (started_at, id).
+    started = now - dt.timedelta(hours=rng.randrange(0, 24 * 45, 6))
+    finished = None
+    if status not in ("queued", "running"):
+        finished = started + dt.timedelta(minutes=rng.randrange(0, 90))
+    return RunFactory(
+        pipeline=pipeline,
+        external_run_id=f"r{number}",
+        status=status,
+        started_at=started,
+        finished_at=finished,
+        error_message=f"error {number}" if status == "failed" else "",
+    )
+
+
+@pytest.mark.django_db
+def test_views_read_from_state_equal_their_first_versions_through_every_kind_of_write():
+    install_first_versions()
+    rng = random.Random(7)
+    now = timezone.now()
+    client = ClientFactory()
+    other = ClientFactory(is_active=False)
+    pipelines = [PipelineFactory(client=client, slug=f"p{n}") for n in range(12)]
+    pipelines.append(PipelineFactory(client=other, slug="inactive-client"))
+    never_run = PipelineFactory(client=client, slug="never-run", freshness_minutes=60)
+    runs = [
+        random_run(rng, rng.choice(pipelines), n, now) for n in range(400)
+    ]  # one INSERT per run
+    assert_views_agree()
+    assert not PipelineState.objects.filter(pipeline=never_run).exists()
+
+    # One pipeline alternating over 12 runs (flaky), one failing three times since a success.
+    alternating = PipelineFactory(client=client, slug="alternating")
+    streaky = PipelineFactory(client=client, slug="streaky")
+    for n in range(12):
+        RunFactory(
+            pipeline=alternating,
+            external_run_id=f"alt{n}",
+            status="success" if n % 2 else "failed",
+            started_at=now - dt.timedelta(hours=12 - n),
+            finished_at=now - dt.timedelta(hours=12 - n) + dt.timedelta(minutes=5),
+        )
+    for n, status in enumerate(["success", "failed", "running", "failed", "canceled", "failed"]):
+        RunFactory(
+            pipeline=streaky,
+            external_run_id=f"streak{n}",
+            status=status,
+            started_at=now - dt.timedelta(minutes=60 - n),
+            finished_at=None
+            if status == "running"
+            else now - dt.timedelta(minutes=60 - n) + dt.timedelta(seconds=30),
+            error_message="boom" if status == "failed" else "",
+        )
+    assert_views_agree()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT consecutive_failures FROM reporting.q06_triage WHERE pipeline_id = %s",
+            [streaky.id],
+        )
+        assert cursor.fetchone() == (3,)
+        cursor.execute(
+            "SELECT flips, verdict FROM reporting.q07_flaky_ranking WHERE pipeline_id = %s",
+            [alternating.id],
+        )
+        assert cursor.fetchone() == (11, "flaky")
+
+    # Late, out-of-order events and corrections through the ingestion path.
+    items = []
+    for n in range(60):
+        run = rng.choice(runs)
+        started = run.started_at - dt.timedelta(minutes=rng.choice([0, 0, 30]))
+        items.append(
+            {
+                "pipeline": run.pipeline.slug,
+                "external_run_id": run.external_run_id,
+                "status": "failed" if n % 3 else "success",
+                "started_at": started.isoformat(),
+                "finished_at": (started + dt.timedelta(hours=3)).isoformat(),
+                "error_message": f"late {n}",
+            }
+        )
+    ingest_runs(client=client, items=[i for i in items if i["pipeline"] != "inactive-client"])
+    assert_views_agree()
+
+    # Updates of columns the state does not hold recompute nothing and change nothing.
+    Run.objects.filter(pipeline=pipelines[2]).update(metadata={"note": "x"})
+    assert_views_agree()
+
+    # Deletions: single runs, a whole pipeline's runs, a pruned history, a deleted pipeline.
+    Run.objects.filter(id__in=[r.id for r in runs[:50]]).delete()
+    Run.objects.filter(pipeline=pipelines[3]).delete()
+    assert not PipelineState.objects.filter(pipeline=pipelines[3]).exists()
+    prune_runs_started_before(cutoff=now - dt.timedelta(days=20))
+    pipelines[4].delete()
+    assert_views_agree()
+
+    # Status moves out of and back into a failure streak; statement-wide updates.
+    Run.objects.filter(pipeline=streaky, status="canceled").update(status="failed")
+    Run.objects.filter(pipeline=alternating, status="failed").update(status="skipped")
+    assert_views_agree()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_of_one_pipeline_leave_the_state_a_recomputation_gives():
+    install_first_versions()
+    client = ClientFactory()
+    busy = PipelineFactory(client=client, slug="busy")
+    quiet = PipelineFactory(client=client, slug="quiet")
+    start = timezone.now() - dt.timedelta(hours=2)
+    writers = 8
+    barrier = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(writer: int) -> None:
+        rng = random.Random(writer)
+        try:
+            barrier.wait(timeout=30)
+            for n in range(15):
+                started = start + dt.timedelta(minutes=rng.randrange(0, 100))
+                items = [
+                    {
+                        "pipeline": rng.choice(["busy", "busy", "quiet"]),
+                        "external_run_id": f"w{writer}-{n}-{k}",
+                        "status": rng.choice(["success", "failed", "running"]),
+                        "started_at": started.isoformat(),
+                    }
+                    for k in range(rng.choice([1, 1, 4]))
+                ]
+                for item in items:
+                    if item["status"] != "running":
+                        item["finished_at"] = (started + dt.timedelta(minutes=1)).isoformat()
+                ingest_runs(client=client, items=items)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    assert Run.objects.filter(pipeline__in=[busy, quiet]).count() > writers * 15
+    try:
+        assert_views_agree()
+        before = list(PipelineState.objects.order_by("pipeline_id").values())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT runs_refresh_pipeline_state(ARRAY[%s, %s]::bigint[])", [busy.id, quiet.id]
+            )
+        after = list(PipelineState.objects.order_by("pipeline_id").values())
+        strip = [{k: v for k, v in row.items() if k != "refreshed_at"} for row in before]
+        assert strip == [{k: v for k, v in row.items() if k != "refreshed_at"} for row in after]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP SCHEMA state_check CASCADE")
