@@ -160,6 +160,8 @@ def load_scale(
         cursor.execute("ANALYZE inventory_client, inventory_pipeline, runs_run")
     # The dashboards read closed days from the daily rollup; without it they count every run.
     refresh_daily_rollup()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE runs_rolledupday, runs_dailyruncount")
     return ScaleStats(
         clients=clients,
         pipelines=pipelines,
