@@ -70,6 +70,20 @@ outcomes_by_client AS (
         sum(failures_prev_7d)::bigint AS failures_prev_7d
     FROM outcomes
     GROUP BY client_id
+),
+-- Counted from Q2's health, so that both views agree; all clients in one pass over Q2.
+health_by_client AS (
+    SELECT
+        s.client_id,
+        count(*) AS pipelines,
+        count(*) FILTER (WHERE s.health = 'healthy') AS healthy,
+        count(*) FILTER (WHERE s.health = 'failing') AS failing,
+        count(*) FILTER (WHERE s.health = 'running') AS running,
+        count(*) FILTER (WHERE s.health = 'stale') AS stale,
+        count(*) FILTER (WHERE s.health = 'never_run') AS never_run
+    FROM reporting.q02_pipeline_latest_status s
+    WHERE s.is_active
+    GROUP BY s.client_id
 )
 SELECT
     c.id AS client_id,
@@ -92,17 +106,7 @@ SELECT
         - w.failures_prev_7d::double precision / NULLIF(w.outcome_runs_prev_7d, 0)
         AS failure_rate_change
 FROM inventory_client c
-LEFT JOIN LATERAL (
-    SELECT
-        count(*) AS pipelines,
-        count(*) FILTER (WHERE s.health = 'healthy') AS healthy,
-        count(*) FILTER (WHERE s.health = 'failing') AS failing,
-        count(*) FILTER (WHERE s.health = 'running') AS running,
-        count(*) FILTER (WHERE s.health = 'stale') AS stale,
-        count(*) FILTER (WHERE s.health = 'never_run') AS never_run
-    FROM reporting.q02_pipeline_latest_status s
-    WHERE s.client_id = c.id AND s.is_active
-) AS h ON true
+LEFT JOIN health_by_client h ON h.client_id = c.id
 -- A client without outcomes in the window has no row there: zeros, as v1's counts give.
 LEFT JOIN outcomes_by_client o ON o.client_id = c.id
 CROSS JOIN LATERAL (
