@@ -186,6 +186,47 @@ class PipelineState(models.Model):
         return f"state of pipeline {self.pipeline_id}"
 
 
+class RolledUpDay(models.Model):
+    """A closed UTC day whose run counts are in ``DailyRunCount`` (runs/rollups.py).
+
+    The row exists only while those counts are exact: triggers on the runs and pipelines
+    tables delete it, with the day's counts, in the transaction of any change that touches the
+    day. The dashboard views count a day without this row from the runs themselves.
+    """
+
+    day = models.DateField(primary_key=True)
+    rolled_up_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.day.isoformat()
+
+
+class DailyRunCount(models.Model):
+    """Runs that started on one closed UTC day, per client and platform, by status."""
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField()
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+", db_index=False)
+    platform = models.CharField(max_length=20)
+    runs = models.IntegerField()
+    finished_runs = models.IntegerField()
+    successes = models.IntegerField()
+    failures = models.IntegerField()
+    canceled = models.IntegerField()
+    skipped = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            # Also the index the daily views read a day's rows by.
+            models.UniqueConstraint(
+                fields=["day", "client", "platform"], name="daily_run_count_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.client_id} {self.platform}: {self.runs}"
+
+
 # The unmanaged models over the dashboard views belong to this app.
 from runs.reporting import (  # noqa: E402, F401
     ClientGovernance,

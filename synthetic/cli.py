@@ -183,6 +183,9 @@ def _run_demo_set(args: argparse.Namespace) -> int:
                 f"Ingested into {target}: {len(ingested.written)} batches"
                 f" ({outcomes or 'nothing new'}), {ingested.skipped} done before."
             )
+            if not args.ingest_url:
+                # Over HTTP, the server's own periodic refresh does this.
+                print(targets.refresh_rollup())
     if args.validate:
         return _validate(args.out, state, data, target)
     return 0

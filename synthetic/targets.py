@@ -55,6 +55,13 @@ def send_direct(client_slug: str, items: list[dict[str, Any]]) -> dict[str, int]
     return dict(ingest_runs(client=client, items=items).summary)
 
 
+def refresh_rollup() -> str:
+    """Roll up the closed days the batches wrote to, as the periodic refresh would."""
+    from runs.rollups import refresh_daily_rollup
+
+    return str(refresh_daily_rollup())
+
+
 class HttpSender:
     """POSTs each batch to ``{url}/api/v1/runs/`` with the key of the batch's client."""
 

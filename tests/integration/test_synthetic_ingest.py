@@ -9,7 +9,7 @@ import pytest
 
 from inventory.loading import load_inventory
 from inventory.models import Client
-from runs.models import Run
+from runs.models import RolledUpDay, Run
 from synthetic import generator
 from synthetic.cli import main
 
@@ -62,6 +62,7 @@ def test_ingesting_v1_directly_gives_the_committed_report(tmp_path):
     assert report == _committed_report()
     assert report["ok"]
     assert Run.objects.count() == report["data_set"]["files"]["runs"]
+    assert RolledUpDay.objects.exists()  # the dashboards' rollup, refreshed after the load
     assert (out / "validation_report.md").read_bytes() == (
         COMMITTED / "validation_report.md"
     ).read_bytes()

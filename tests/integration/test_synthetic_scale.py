@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from inventory.models import Client, Pipeline
-from runs.models import Run
+from runs.models import RolledUpDay, Run
 from synthetic.scale import ScaleDataExists, load_scale
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +28,18 @@ def test_scale_load_writes_exactly_the_requested_rows_within_the_window():
     oldest = Run.objects.order_by("started_at").first().started_at
     newest = Run.objects.order_by("-started_at").first().started_at
     assert NOW - dt.timedelta(days=10) <= oldest < newest <= NOW
+
+
+def test_scale_load_rolls_up_the_closed_days_it_wrote():
+    now = dt.datetime.now(dt.UTC)
+    _load(now=now)
+
+    today = now.date()
+    days_with_runs = {
+        started.astimezone(dt.UTC).date()
+        for started in Run.objects.values_list("started_at", flat=True)
+    }
+    assert set(RolledUpDay.objects.values_list("day", flat=True)) == days_with_runs - {today}
 
 
 def test_scale_load_has_a_realistic_status_mix_and_durations():

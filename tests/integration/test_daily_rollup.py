@@ -1,0 +1,274 @@
+"""The daily rollup behind Q1, Q3 and Q8-daily: the views read rolled-up days, yet answer
+exactly what their v1 definitions (every run counted) answer, whatever has been rolled up and
+whatever changed since."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from inventory.models import Platform
+from runs.models import DailyRunCount, RolledUpDay, Run, RunStatus
+from runs.rollups import refresh_daily_rollup
+from tests.factories import ClientFactory, PipelineFactory, RunFactory
+
+pytestmark = pytest.mark.django_db
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql"
+VIEWS = ("q01_failures_over_time", "q03_client_health", "q08_platform_failure_daily")
+
+
+def create_v1_views() -> None:
+    """v1 of each view as a temporary view ``<name>_v1``: the definition v2 must agree with."""
+    with connection.cursor() as cursor:
+        for name in VIEWS:
+            definition = (SQL_DIR / f"{name}_v1.sql").read_text()
+            cursor.execute(
+                definition.replace(f"CREATE VIEW reporting.{name}", f"CREATE TEMP VIEW {name}_v1")
+            )
+
+
+def differences(name: str) -> list[tuple]:
+    """Rows in one of v1 and v2 but not the other, compared within one statement (one clock)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"(SELECT 'v2 only', * FROM reporting.{name} EXCEPT ALL SELECT 'v2 only', * FROM {name}_v1)"  # noqa: S608
+            f" UNION ALL (SELECT 'v1 only', * FROM {name}_v1 EXCEPT ALL SELECT 'v1 only', * FROM reporting.{name})"  # noqa: S608
+        )
+        return cursor.fetchall()
+
+
+def row_count(name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM reporting.{name}")  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def assert_views_match_v1() -> None:
+    for name in VIEWS:
+        assert differences(name) == [], name
+        assert row_count(name) > 0, name
+
+
+def day_start(days_ago: int) -> dt.datetime:
+    today = timezone.now().astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - dt.timedelta(days=days_ago)
+
+
+def rolled_up_days() -> set[dt.date]:
+    return set(RolledUpDay.objects.values_list("day", flat=True))
+
+
+@pytest.fixture
+def history():
+    """Two clients on three platforms, runs of every status on days around the views' edges:
+    today, yesterday, both sides of the 7- and 14-day boundaries, 60 and 200 days back."""
+    create_v1_views()
+    acme, globex = ClientFactory(slug="acme"), ClientFactory(slug="globex")
+    pipelines = [
+        PipelineFactory(client=acme, platform=Platform.AIRFLOW),
+        PipelineFactory(client=acme, platform=Platform.DBT),
+        PipelineFactory(client=globex, platform=Platform.AIRFLOW),
+        PipelineFactory(client=globex, platform=Platform.SPARK),
+    ]
+    now = timezone.now()
+    moments = [
+        now - dt.timedelta(minutes=30),
+        day_start(0) + dt.timedelta(seconds=1),
+        day_start(1) + dt.timedelta(hours=3),
+        day_start(3) + dt.timedelta(hours=23, minutes=59),
+        now - dt.timedelta(days=7, minutes=-2),
+        now - dt.timedelta(days=7, minutes=2),
+        day_start(7) + dt.timedelta(minutes=1),
+        day_start(8) + dt.timedelta(hours=12),
+        now - dt.timedelta(days=14, minutes=-2),
+        now - dt.timedelta(days=14, minutes=2),
+        day_start(13) + dt.timedelta(hours=1),
+        day_start(60) + dt.timedelta(hours=5),
+        day_start(200) + dt.timedelta(hours=5),
+    ]
+    statuses = [RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.SKIPPED]
+    for i, moment in enumerate(moments):
+        for j, pipeline in enumerate(pipelines):
+            RunFactory(pipeline=pipeline, started_at=moment, status=statuses[(i + j) % 4])
+            if (i + j) % 3 == 0:
+                RunFactory(
+                    pipeline=pipeline,
+                    started_at=moment + dt.timedelta(seconds=5),
+                    status=RunStatus.FAILED,
+                )
+    RunFactory(pipeline=pipelines[0], started_at=day_start(2), status=RunStatus.RUNNING)
+    return pipelines
+
+
+def test_views_match_v1_before_any_rollup(history):
+    assert rolled_up_days() == set()
+    assert_views_match_v1()
+
+
+def test_refresh_rolls_up_closed_days_with_runs_and_views_still_match_v1(history):
+    result = refresh_daily_rollup()
+    closed_days_with_runs = {
+        run.started_at.astimezone(dt.UTC).date()
+        for run in Run.objects.all()
+        if run.started_at < day_start(0)
+    }
+    assert rolled_up_days() == closed_days_with_runs
+    assert result.days_rolled_up == len(closed_days_with_runs)
+    assert day_start(0).date() not in rolled_up_days()
+    assert DailyRunCount.objects.filter(day=day_start(60).date()).count() == 4
+    assert_views_match_v1()
+    # A second pass finds nothing to do.
+    assert refresh_daily_rollup().days_rolled_up == 0
+
+
+def test_the_views_read_the_rollup_once_a_day_is_rolled_up(history):
+    refresh_daily_rollup()
+    # Proof that v2 takes rolled-up days from the rollup: counts changed behind the triggers'
+    # back (3 days ago: inside Q3's last 7 days; 10: its 7 days before) show in v2, not in v1.
+    for days_ago in (3, 10):
+        RunFactory(pipeline=history[0], started_at=day_start(days_ago), status="failed")
+        refresh_daily_rollup()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE runs_dailyruncount SET failures = failures + 100 WHERE day = %s",
+                [day_start(days_ago).date()],
+            )
+        for name in VIEWS:
+            assert differences(name) != [], (name, days_ago)
+        # Back to the truth: the next refresh counts the day again.
+        RolledUpDay.objects.filter(day=day_start(days_ago).date()).delete()
+        DailyRunCount.objects.filter(day=day_start(days_ago).date()).delete()
+        refresh_daily_rollup()
+        assert_views_match_v1()
+
+
+def test_a_late_run_on_a_rolled_up_day_invalidates_only_that_day(history):
+    refresh_daily_rollup()
+    before = rolled_up_days()
+    late_day = day_start(8)
+    RunFactory(pipeline=history[1], started_at=late_day + dt.timedelta(hours=2), status="failed")
+    assert rolled_up_days() == before - {late_day.date()}
+    assert not DailyRunCount.objects.filter(day=late_day.date()).exists()
+    assert_views_match_v1()
+    refresh_daily_rollup()
+    assert rolled_up_days() == before
+    assert_views_match_v1()
+
+
+def test_a_status_change_invalidates_the_day_and_a_moved_run_both_days(history):
+    refresh_daily_rollup()
+    before = rolled_up_days()
+    run = Run.objects.filter(started_at__date=day_start(13).date()).first()
+    Run.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED if run.status != "failed" else "success"
+    )
+    assert rolled_up_days() == before - {day_start(13).date()}
+    assert_views_match_v1()
+    refresh_daily_rollup()
+    Run.objects.filter(pk=run.pk).update(started_at=day_start(60) + dt.timedelta(hours=9))
+    assert rolled_up_days() == before - {day_start(13).date(), day_start(60).date()}
+    assert_views_match_v1()
+
+
+def test_an_update_that_changes_no_counted_field_keeps_the_day(history):
+    refresh_daily_rollup()
+    before = rolled_up_days()
+    Run.objects.filter(started_at__lt=day_start(0)).update(metadata={"note": "re-sent"})
+    assert rolled_up_days() == before
+
+
+def test_deleting_runs_invalidates_their_days(history):
+    refresh_daily_rollup()
+    before = rolled_up_days()
+    Run.objects.filter(started_at__date=day_start(200).date(), status="failed").delete()
+    assert rolled_up_days() == before - {day_start(200).date()}
+    assert_views_match_v1()
+
+
+def test_moving_a_pipeline_to_another_platform_or_client_drops_the_rollup(history):
+    refresh_daily_rollup()
+    pipeline = history[0]
+    pipeline.platform = Platform.DAGSTER
+    pipeline.save()
+    assert rolled_up_days() == set()
+    assert not DailyRunCount.objects.exists()
+    assert_views_match_v1()
+    refresh_daily_rollup()
+    pipeline.client = history[2].client
+    pipeline.save()
+    assert rolled_up_days() == set()
+    assert_views_match_v1()
+
+
+def test_truncating_the_runs_drops_the_rollup(history):
+    refresh_daily_rollup()
+    with connection.cursor() as cursor:
+        # The runs' deferred foreign-key checks must run before a TRUNCATE in this transaction.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("TRUNCATE runs_run")
+    assert rolled_up_days() == set()
+    assert not DailyRunCount.objects.exists()
+
+
+def test_renaming_a_pipeline_keeps_the_rollup(history):
+    refresh_daily_rollup()
+    before = rolled_up_days()
+    pipeline = history[0]
+    pipeline.name = "Renamed"
+    pipeline.save()
+    assert rolled_up_days() == before
+
+
+def test_copy_into_the_runs_table_invalidates_the_days_it_writes(history):
+    refresh_daily_rollup()
+    day = day_start(60)
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(
+            "COPY runs_run (pipeline_id, external_run_id, status, started_at, error_message,"
+            " metadata, created_at, updated_at) FROM STDIN"
+        ) as copy,
+    ):
+        moment = (day + dt.timedelta(hours=1)).isoformat()
+        copy.write_row((history[2].pk, "copied-1", "running", moment, "", "{}", moment, moment))
+    assert day.date() not in rolled_up_days()
+    assert_views_match_v1()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writing_runs_under_repeatable_read_is_refused():
+    pipeline = PipelineFactory()
+    with pytest.raises(DatabaseError, match="READ COMMITTED"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        RunFactory(pipeline=pipeline)
+    assert not Run.objects.exists()
+
+
+def test_refresh_leaves_days_without_runs_and_days_past_the_horizon_alone(history):
+    refresh_daily_rollup()
+    assert day_start(400).date() not in rolled_up_days()
+    assert day_start(5).date() not in rolled_up_days()  # no runs that day
+    RolledUpDay.objects.create(day=day_start(400).date(), rolled_up_at=timezone.now())
+    assert refresh_daily_rollup().days_pruned == 1
+    assert day_start(400).date() not in rolled_up_days()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_rollups_command_reports_what_it_did(history):
+    out = StringIO()
+    call_command("refresh_rollups", stdout=out)
+    assert re.search(
+        r"daily rollup: [1-9]\d* days rolled up, 0 past the horizon removed", out.getvalue()
+    )
+    out = StringIO()
+    call_command("refresh_rollups", loop=0.01, iterations=2, stdout=out)
+    assert out.getvalue().count("daily rollup: 0 days rolled up") == 2
