@@ -39,7 +39,7 @@ def minutes(value: float | int | None) -> str:
 
 
 @register.filter
-def minute(value: dt.datetime | None) -> str:
+def to_the_minute(value: dt.datetime | None) -> str:
     """A moment to the minute in the current time zone: the date filter's "Y-m-d H:i" as a
     plain strftime (the date filter interprets its format string for every row)."""
     if not value:

@@ -8,7 +8,7 @@ from django.template import Context, Template
 from django.urls import get_script_prefix, reverse, set_script_prefix
 from django.utils import timezone
 
-from runs.templatetags.chm_format import minute
+from runs.templatetags.chm_format import to_the_minute
 from runs.templatetags.chm_links import client_url, pipeline_url
 
 
@@ -29,10 +29,10 @@ def test_detail_links_follow_the_script_prefix_of_the_request():
     assert pipeline_url(7) == reverse("runs:pipeline-detail", args=[7])
 
 
-def test_minute_reads_as_the_date_filter_in_the_current_time_zone():
+def test_to_the_minute_reads_as_the_date_filter_in_the_current_time_zone():
     moment = dt.datetime(2026, 3, 29, 0, 59, 59, 999999, tzinfo=dt.UTC)
     date_filter = Template('{{ moment|date:"Y-m-d H:i" }}')
     for zone in ("UTC", "Europe/Paris", "America/St_Johns"):
         with timezone.override(zone):
-            assert minute(moment) == date_filter.render(Context({"moment": moment}))
-    assert minute(None) == ""
+            assert to_the_minute(moment) == date_filter.render(Context({"moment": moment}))
+    assert to_the_minute(None) == ""
