@@ -273,13 +273,19 @@ def freshness(request: HttpRequest) -> HttpResponse:
 
 @staff_member_required
 def governance(request: HttpRequest) -> HttpResponse:
-    gaps = list(selectors.governance_gaps()[: LIST_ROWS + 1])
+    # Least covered clients first: the first LIST_ROWS of them unless all are asked for.
+    show_all_clients = request.GET.get("clients") == "all"
+    clients, clients_total = selectors.first_rows_and_count(
+        selectors.governance_by_client(), limit=None if show_all_clients else LIST_ROWS
+    )
+    gaps, gaps_total = selectors.first_rows_and_count(selectors.governance_gaps(), limit=LIST_ROWS)
     return render(
         request,
         "runs/governance.html",
         {
-            "clients": list(selectors.governance_by_client()),
-            "gaps": gaps[:LIST_ROWS],
-            "gaps_truncated": len(gaps) > LIST_ROWS,
+            "clients": clients,
+            "clients_total": clients_total,
+            "gaps": gaps,
+            "gaps_total": gaps_total,
         },
     )

@@ -275,9 +275,9 @@ class Sections:
         return sum(self.counts.values())
 
 
-def first_rows_and_count(rows: QuerySet, *, limit: int) -> tuple[list[dict], int]:
-    """The first ``limit`` of ``rows`` (ordered) and how many there are, in one query: the
-    count is a window over the whole result, taken before the LIMIT."""
+def first_rows_and_count(rows: QuerySet, *, limit: int | None) -> tuple[list[dict], int]:
+    """The first ``limit`` of ``rows`` (ordered; all of them for None) and how many there are,
+    in one query: the count is a window over the whole result, taken before the LIMIT."""
     first = list(rows.annotate(total_rows=Window(Count("*")))[:limit].values())
     return first, first[0]["total_rows"] if first else 0
 

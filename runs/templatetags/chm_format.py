@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -35,3 +36,12 @@ def minutes(value: float | int | None) -> str:
     if value is None:
         return "—"
     return seconds(float(value) * 60) if value < 2880 else f"{value / 1440:.1f} d"
+
+
+@register.filter
+def to_the_minute(value: dt.datetime | None) -> str:
+    """A moment to the minute in the current time zone: the date filter's "Y-m-d H:i" as a
+    plain strftime (the date filter interprets its format string for every row)."""
+    if not value:
+        return ""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")

@@ -261,6 +261,23 @@ def test_governance_page_shows_coverage_per_client_and_gaps(staff_client, demo):
     assert "Orphan job" in gaps and "missing" in gaps
 
 
+def test_governance_page_lists_the_least_covered_clients_first_and_links_to_all(
+    staff_client, demo, monkeypatch
+):
+    monkeypatch.setattr("runs.pages.LIST_ROWS", 1)
+    PipelineFactory(client=ClientFactory(name="Uncovered Ltd"), owner="", slug="bare")
+    html = staff_client.get(reverse("runs:governance")).content.decode()
+    by_client = html[html.index('id="by-client"') : html.index('id="gaps"')]
+    assert "Uncovered Ltd" in by_client and "Acme Corp" not in by_client
+    assert "Show all 2 clients" in by_client
+    gaps = html[html.index('id="gaps"') :]
+    assert "The first 1 of " in gaps
+    html = staff_client.get(reverse("runs:governance") + "?clients=all").content.decode()
+    by_client = html[html.index('id="by-client"') : html.index('id="gaps"')]
+    assert "Uncovered Ltd" in by_client and "Acme Corp" in by_client
+    assert "Show all" not in by_client
+
+
 def test_sections_count_every_row_but_send_only_the_first_of_each_in_order():
     now = timezone.now()
     # Four pipelines an hour late or more, 60-minute expectation, last success 2–5 h ago.

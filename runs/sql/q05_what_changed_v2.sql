@@ -1,0 +1,90 @@
+-- Q5 what changed, version 2: the same rows and values as version 1, at about half the cost.
+-- Per active pipeline, the last 7 days against the 7 days before (by started_at): failure
+-- rate over success-or-failed runs, and the p95 duration of successful runs. Each pipeline
+-- reads only its own last 14 days of runs (index run_pipeline_outcome_incl).
+--   newly failing: failures in the last 7 days and none in the 7 before;
+--   recovered: failures in the 7 days before, none since, and at least one success since;
+--   slower: at least 5 successful runs in each period and a p95 duration grown by half or more.
+--
+-- What version 1 spent its time on, per run read (~140,000 in two weeks), and the change:
+--   * `statement_timestamp() - interval '7 days'` was evaluated again in every FILTER clause
+--     (timestamp arithmetic with a time-zone lookup, six times per run). The two window
+--     bounds are now computed once, in a subquery that OFFSET 0 keeps from being inlined.
+--   * EXTRACT(EPOCH …) yields numeric, and numeric → double precision goes through text. For
+--     an interval without a day or month part, date_part('epoch', …) computes the time part
+--     in microseconds divided by 10^6 in double precision: the correctly rounded value, the
+--     same double as the exact numeric converted. A duration is `finished_at - started_at`,
+--     which carries whole days into the day field, so every duration shorter than a day
+--     (in either direction) has no day part; longer ones keep the exact conversion.
+CREATE OR REPLACE VIEW reporting.q05_what_changed AS
+SELECT
+    x.*,
+    x.failure_rate_7d - x.failure_rate_prev_7d AS failure_rate_change,
+    x.p95_duration_seconds_7d / NULLIF(x.p95_duration_seconds_prev_7d, 0) AS p95_duration_ratio,
+    (x.failures_7d > 0 AND x.failures_prev_7d = 0) AS is_newly_failing,
+    (x.failures_prev_7d > 0 AND x.failures_7d = 0 AND x.successes_7d > 0) AS is_recovered,
+    (
+        x.successes_7d >= 5 AND x.successes_prev_7d >= 5
+        AND x.p95_duration_seconds_7d >= 1.5 * x.p95_duration_seconds_prev_7d
+    ) AS is_slower,
+    CASE
+        WHEN x.failures_7d > 0 AND x.failures_prev_7d = 0 THEN 'newly failing'
+        WHEN x.failures_prev_7d > 0 AND x.failures_7d = 0 AND x.successes_7d > 0 THEN 'recovered'
+        WHEN x.successes_7d >= 5 AND x.successes_prev_7d >= 5
+             AND x.p95_duration_seconds_7d >= 1.5 * x.p95_duration_seconds_prev_7d THEN 'slower'
+    END AS change
+FROM (
+    SELECT
+        p.id AS pipeline_id,
+        p.slug::text AS pipeline_slug,
+        COALESCE(NULLIF(p.name, ''), p.slug)::text AS pipeline_name,
+        c.id AS client_id,
+        c.slug::text AS client_slug,
+        c.name::text AS client_name,
+        p.platform::text AS platform,
+        p.owner::text AS owner,
+        w.successes_7d,
+        w.failures_7d,
+        w.failures_7d::double precision / NULLIF(w.successes_7d + w.failures_7d, 0) AS failure_rate_7d,
+        w.successes_prev_7d,
+        w.failures_prev_7d,
+        w.failures_prev_7d::double precision
+            / NULLIF(w.successes_prev_7d + w.failures_prev_7d, 0) AS failure_rate_prev_7d,
+        w.p95_duration_seconds_7d,
+        w.p95_duration_seconds_prev_7d
+    FROM (
+        SELECT
+            statement_timestamp() - interval '7 days' AS week_start,
+            statement_timestamp() - interval '14 days' AS fortnight_start
+        OFFSET 0
+    ) AS b
+    CROSS JOIN inventory_pipeline p
+    JOIN inventory_client c ON c.id = p.client_id
+    CROSS JOIN LATERAL (
+        SELECT
+            count(*) FILTER (WHERE r.recent AND r.status = 'success') AS successes_7d,
+            count(*) FILTER (WHERE r.recent AND r.status = 'failed') AS failures_7d,
+            count(*) FILTER (WHERE NOT r.recent AND r.status = 'success') AS successes_prev_7d,
+            count(*) FILTER (WHERE NOT r.recent AND r.status = 'failed') AS failures_prev_7d,
+            percentile_cont(0.95) WITHIN GROUP (ORDER BY r.seconds)
+                FILTER (WHERE r.recent AND r.status = 'success') AS p95_duration_seconds_7d,
+            percentile_cont(0.95) WITHIN GROUP (ORDER BY r.seconds)
+                FILTER (WHERE NOT r.recent AND r.status = 'success') AS p95_duration_seconds_prev_7d
+        FROM (
+            SELECT
+                r.status,
+                r.started_at >= b.week_start AS recent,
+                CASE
+                    WHEN r.duration > interval '-1 day' AND r.duration < interval '1 day'
+                        THEN date_part('epoch', r.duration)
+                    ELSE EXTRACT(EPOCH FROM r.duration)::double precision
+                END AS seconds
+            FROM runs_run r
+            WHERE r.pipeline_id = p.id
+              AND r.status IN ('success', 'failed')
+              AND r.started_at >= b.fortnight_start
+              AND r.started_at < statement_timestamp()
+        ) AS r
+    ) AS w
+    WHERE p.is_active AND c.is_active
+) AS x;
