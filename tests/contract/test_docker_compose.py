@@ -99,10 +99,12 @@ def test_every_variable_the_file_reads_is_in_the_example_and_no_secret_is_filled
 def test_images_are_pinned_services_health_checked_and_data_in_named_volumes():
     compose = _compose()
     services = compose["services"]
-    assert set(services) == {"postgres", "chm", "grafana", "metabase"}
+    assert set(services) == {"postgres", "chm", "chm-alerts", "chm-rollups", "grafana", "metabase"}
+    built_here = {service["image"] for service in services.values() if "build" in service}
     for name, service in services.items():
         assert "healthcheck" in service, name
-        if "image" in service and "build" not in service:
+        assert service["restart"] == "unless-stopped", name
+        if service["image"] not in built_here:
             repository, _, tag = service["image"].rpartition(":")
             assert repository and tag and tag != "latest" and re.search(r"\d", tag), name
     assert services["postgres"]["image"].startswith("postgres:15")
@@ -114,6 +116,72 @@ def test_images_are_pinned_services_health_checked_and_data_in_named_volumes():
     assert metabase["MB_ENABLE_EMBEDDING_STATIC"] == "true"
     grafana_mounts = services["grafana"]["volumes"]
     assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in grafana_mounts
+
+
+@pytest.mark.parametrize(
+    ("service", "command", "interval"),
+    [("chm-alerts", "evaluate_alerts", 60), ("chm-rollups", "refresh_rollups", 300)],
+)
+def test_the_periodic_commands_run_from_the_chm_image_once_chm_is_healthy(
+    service, command, interval
+):
+    services = _compose()["services"]
+    loop = services[service]
+    assert loop["image"] == services["chm"]["image"] == "chm:local"
+    assert "build" not in loop and "ports" not in loop
+    assert loop["depends_on"] == {"chm": {"condition": "service_healthy"}}
+    heartbeat = f"/app/var/{command}.heartbeat"
+    assert loop["command"] == [
+        "python", "manage.py", command, "--loop", str(interval), "--heartbeat-file", heartbeat
+    ]  # fmt: skip
+    # The same settings as the web server; only the web server migrates.
+    assert loop["environment"] == {**services["chm"]["environment"], "CHM_MIGRATE_ON_START": "0"}
+    assert "CHM_MIGRATE_ON_START" not in services["chm"]["environment"]
+    check = loop["healthcheck"]["test"]
+    assert check[:5] == ["CMD", "python", "-m", "chm_project.loops", "--check-heartbeat"]
+    assert check[5] == heartbeat
+    assert check[6] == "--max-age"
+    assert 2 * interval <= float(check[7]) <= 5 * interval
+
+
+def test_the_settings_are_written_once_for_the_web_server_and_the_periodic_commands():
+    text = COMPOSE_FILE.read_text()
+    assert text.count("DATABASE_URL:") == 1
+    assert text.count("*chm-environment") == 3
+
+
+def _entrypoint(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """docker/chm-entrypoint.sh with a stand-in `python` that records what it was asked."""
+    calls = tmp_path / "python-calls"
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    fake.chmod(0o755)
+    result = subprocess.run(  # noqa: S603
+        [shutil.which("sh") or "/bin/sh", str(ROOT / "docker" / "chm-entrypoint.sh"),
+         "python", "manage.py", "evaluate_alerts", "--loop", "60"],
+        env={"PATH": f"{fake.parent}:/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )  # fmt: skip
+    return result, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_the_entrypoint_migrates_before_the_command_unless_told_not_to(tmp_path):
+    result, calls = _entrypoint(tmp_path / "default")
+    assert result.returncode == 0, result.stderr
+    assert calls == ["/app/manage.py migrate --noinput", "manage.py evaluate_alerts --loop 60"]
+    result, calls = _entrypoint(tmp_path / "off", CHM_MIGRATE_ON_START="0")
+    assert result.returncode == 0, result.stderr
+    assert calls == ["manage.py evaluate_alerts --loop 60"]
+
+
+def test_the_entrypoint_refuses_an_unknown_migrate_setting(tmp_path):
+    result, calls = _entrypoint(tmp_path, CHM_MIGRATE_ON_START="no")
+    assert result.returncode == 2
+    assert "CHM_MIGRATE_ON_START" in result.stderr
+    assert calls == []
 
 
 @pytest.fixture

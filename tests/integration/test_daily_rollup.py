@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from chm_project.loops import heartbeat_problem
 from inventory.models import Platform
 from runs.models import DailyRunCount, RolledUpDay, Run, RunStatus
 from runs.rollups import refresh_daily_rollup
@@ -272,3 +273,18 @@ def test_refresh_rollups_command_reports_what_it_did(history):
     out = StringIO()
     call_command("refresh_rollups", loop=0.01, iterations=2, stdout=out)
     assert out.getvalue().count("daily rollup: 0 days rolled up") == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_rollups_records_a_heartbeat_after_a_completed_pass(history, tmp_path):
+    heartbeat = tmp_path / "refresh_rollups.heartbeat"
+    out = StringIO()
+    call_command(
+        "refresh_rollups",
+        "--loop=300",
+        "--iterations=1",
+        f"--heartbeat-file={heartbeat}",
+        stdout=out,
+    )
+    assert "days rolled up" in out.getvalue()
+    assert heartbeat_problem(heartbeat, max_age=60, now=timezone.now()) is None

@@ -10,6 +10,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from alerts.models import AlertRule
+from chm_project.loops import heartbeat_problem
 from runs.models import RunStatus
 from tests.factories import AlertRuleFactory, RunFactory
 
@@ -76,3 +77,10 @@ def test_a_failed_pass_does_not_end_the_loop(pipeline, monkeypatch):
     assert "server closed the connection" in err.getvalue()
     assert "1 fired" in out.getvalue()
     assert len(mail.outbox) == 1
+
+
+def test_evaluate_alerts_records_a_heartbeat_after_a_completed_pass(pipeline, tmp_path):
+    AlertRuleFactory(client=pipeline.client, threshold=2)
+    heartbeat = tmp_path / "evaluate_alerts.heartbeat"
+    call_command("evaluate_alerts", f"--heartbeat-file={heartbeat}", stdout=StringIO())
+    assert heartbeat_problem(heartbeat, max_age=60, now=timezone.now()) is None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from alerts.evaluation import evaluate_alerts
@@ -15,7 +17,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         add_loop_arguments(parser, what="Evaluate")
 
-    def handle(self, *args: object, loop: float | None, iterations: int | None, **options: object):
+    def handle(
+        self,
+        *args: object,
+        loop: float | None,
+        iterations: int | None,
+        heartbeat_file: Path | None,
+        **options: object,
+    ):
         run_passes(
             evaluate_alerts,
             name="evaluation",
@@ -23,4 +32,5 @@ class Command(BaseCommand):
             iterations=iterations,
             stdout=self.stdout,
             stderr=self.stderr,
+            heartbeat_file=heartbeat_file,
         )

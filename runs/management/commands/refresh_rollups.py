@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from chm_project.loops import add_loop_arguments, run_passes
@@ -16,7 +18,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         add_loop_arguments(parser, what="Refresh")
 
-    def handle(self, *args: object, loop: float | None, iterations: int | None, **options: object):
+    def handle(
+        self,
+        *args: object,
+        loop: float | None,
+        iterations: int | None,
+        heartbeat_file: Path | None,
+        **options: object,
+    ):
         run_passes(
             refresh_daily_rollup,
             name="refresh",
@@ -24,4 +33,5 @@ class Command(BaseCommand):
             iterations=iterations,
             stdout=self.stdout,
             stderr=self.stderr,
+            heartbeat_file=heartbeat_file,
         )
