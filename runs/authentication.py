@@ -45,7 +45,7 @@ class ClientKeyAuthentication(authentication.BaseAuthentication):
             raw_key = parts[1].decode()
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("The client key is not valid text.") from exc
-        client = Client.objects.active().for_key(raw_key).first()
+        client = Client.objects.active_for_key(raw_key)
         if client is None:
             raise exceptions.AuthenticationFailed("Unknown, rotated or inactive client key.")
         return ClientPrincipal(client), client
