@@ -33,10 +33,16 @@ class ClientPrincipal:
 class ClientKeyAuthentication(authentication.BaseAuthentication):
     keyword = b"bearer"
 
+    @classmethod
+    def is_presented(cls, request) -> bool:
+        """True when ``request`` carries ``Authorization: Bearer …``: this class decides it."""
+        parts = authentication.get_authorization_header(request).split(maxsplit=1)
+        return bool(parts) and parts[0].lower() == cls.keyword
+
     def authenticate(self, request):
-        parts = authentication.get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword:
+        if not self.is_presented(request):
             return None
+        parts = authentication.get_authorization_header(request).split()
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: use 'Bearer <client key>'."
