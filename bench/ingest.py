@@ -10,8 +10,14 @@ What it does, all on loopback and bounded in time:
    1,000 rows per statement (``unnest`` arrays, ``ON CONFLICT DO NOTHING``);
 3. starts gunicorn on a free port against that database and measures, with keep-alive HTTP
    senders in threads: single-run ``POST /api/v1/runs/``, batches of 1,000 runs, and
-   OpenLineage START + COMPLETE events on ``POST /api/v1/lineage``;
-4. prints runs/s (events/s for OpenLineage) and the ratios against the targets.
+   OpenLineage START + COMPLETE events on ``POST /api/v1/lineage``. The senders share the
+   machine's cores with gunicorn and PostgreSQL, so they are kept light: each request is
+   encoded in full (request line, headers, body) before timing starts and written to a
+   plain socket, and only the status line and Content-Length of the answer are parsed;
+4. when ``wrk`` is installed, measures ``GET /healthz`` and single-run ingest once more with it
+   (``bench/wrk_single_run.lua``: one new run per request), as a cross-check by a sender
+   written in C (BENCH_WRK=0 skips it);
+5. prints runs/s (events/s for OpenLineage) and the ratios against the targets.
 
     .venv/bin/python bench/ingest.py
     BENCH_INGEST_SENDERS=16 BENCH_GUNICORN_WORKERS=3 .venv/bin/python bench/ingest.py
@@ -23,6 +29,8 @@ import datetime as dt
 import http.client
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,6 +62,11 @@ THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
 # gthread keeps connections alive; sync workers close each one after the response.
 WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread")
 PHASE_SECONDS = float(os.environ.get("BENCH_PHASE_SECONDS", "40"))
+# BENCH_RUN_TRIGGERS=0 disables the user triggers on runs_run (the dashboards' derived tables)
+# in the throw-away database: what the HTTP path costs apart from them. A diagnostic only.
+RUN_TRIGGERS = os.environ.get("BENCH_RUN_TRIGGERS", "1") != "0"
+WRK = shutil.which("wrk") if os.environ.get("BENCH_WRK", "1") != "0" else None
+WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 BATCH_SIZE = 1000
 PIPELINES = 20
 
@@ -254,28 +267,72 @@ def split(bodies: list[bytes], senders: int) -> list[list[bytes]]:
     return [bodies[n::senders] for n in range(senders)]
 
 
+class Sender:
+    """A keep-alive HTTP/1.1 connection that writes pre-encoded requests and reads each answer's
+    status and body by its Content-Length: far less sender CPU per request than http.client,
+    which parses every header block with the email package."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.buffer = b""
+
+    def exchange(self, request: bytes) -> int:
+        self.sock.sendall(request)
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self._receive()
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        size = int(length.group(1)) if length else 0
+        while len(rest) < size:
+            rest += self._receive()
+        self.buffer = rest[size:]
+        if re.search(rb"(?im)^connection:\s*close", head):  # sync workers answer one request
+            self.sock.close()
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+            self.buffer = b""
+        return int(head[9:12])
+
+    def _receive(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        return chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def encode_request(port: int, key: str, path: str, body: bytes | None) -> bytes:
+    method = "GET" if body is None else "POST"
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body or b'')}\r\n\r\n"
+    )
+    return head.encode() + (body or b"")
+
+
 def send_all(
     port: int, key: str, path: str, shares: list[list[bytes | None]], ok: set[int]
 ) -> tuple[int, float, list[str]]:
     """Send each share of bodies over its own keep-alive connection (POST, or GET for a None
     body), all started behind a barrier. Answers (requests sent, seconds, errors)."""
     senders = len(shares)
+    requests = [[encode_request(port, key, path, body) for body in share] for share in shares]
     barrier = threading.Barrier(senders + 1)
     deadline = time.monotonic() + PHASE_SECONDS
     sent = [0] * senders
     errors: list[str] = []
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def sender(n: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = Sender(port)
         barrier.wait()
         try:
-            for body in shares[n]:
-                conn.request("GET" if body is None else "POST", path, body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                if response.status not in ok:
-                    errors.append(f"{path}: HTTP {response.status}")
+            for request in requests[n]:
+                status = conn.exchange(request)
+                if status not in ok:
+                    errors.append(f"{path}: HTTP {status}")
                 sent[n] += 1
                 if time.monotonic() > deadline:
                     break
@@ -294,7 +351,27 @@ def send_all(
     return sum(sent), time.perf_counter() - started, errors
 
 
-def measure_http(port: int, key: str) -> tuple[float, float, float, float, list[str]]:
+def run_wrk(port: int, key: str, path: str, *script_args: str) -> tuple[float, list[str]]:
+    """wrk's requests/s for ``path`` (2 threads, 16 connections), and its error lines."""
+    command = [WRK, "-t2", "-c16", f"-d{WRK_SECONDS}s"]
+    if script_args:
+        command += ["-s", str(ROOT / "bench" / "wrk_single_run.lua")]
+    command += [f"http://127.0.0.1:{port}{path}"]
+    if script_args:
+        command += ["--", *script_args]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s*([\d.]+)", output).group(1))
+    errors = [
+        f"wrk {path}: {line.strip()}"
+        for line in output.splitlines()
+        if "Non-2xx" in line or "Socket errors" in line
+    ]
+    return rate, errors
+
+
+def measure_http(
+    port: int, key: str
+) -> tuple[float, float, float, float, tuple[float, float] | None, list[str]]:
     errors: list[str] = []
 
     def encode(items: list) -> list[bytes]:
@@ -338,7 +415,15 @@ def measure_http(port: int, key: str) -> tuple[float, float, float, float, list[
     count, seconds, errs = send_all(port, key, "/api/v1/lineage", shares, {200, 201})
     errors += errs
     lineage_rate = count / seconds
-    return health_rate, single_rate, batch_rate, lineage_rate, errors
+
+    wrk_rates = None
+    if WRK:
+        wrk_health, errs = run_wrk(port, key, "/healthz")
+        errors += errs
+        wrk_single, errs = run_wrk(port, key, "/api/v1/runs/", key, f"wrk-{time.time_ns()}")
+        errors += errs
+        wrk_rates = (wrk_health, wrk_single)
+    return health_rate, single_rate, batch_rate, lineage_rate, wrk_rates, errors
 
 
 def main() -> int:
@@ -354,10 +439,13 @@ def main() -> int:
             Pipeline.objects.create(client=client, slug=f"p{n}").pk for n in range(PIPELINES)
         ]
         single_floor, batch_floor = measure_floors(pipeline_ids)
+        if not RUN_TRIGGERS:
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE runs_run DISABLE TRIGGER USER")
         connection.close()
         port = free_port()
         process = start_gunicorn(port)
-        health, single, batch, lineage, errors = measure_http(port, key)
+        health, single, batch, lineage, wrk_rates, errors = measure_http(port, key)
     finally:
         if process is not None:
             stop(process)
@@ -365,7 +453,10 @@ def main() -> int:
         connection.creation.destroy_test_db(base_name, verbosity=0)
 
     threads = f" x {THREADS} threads" if WORKER_CLASS == "gthread" else ""
-    print(f"gunicorn: {WORKERS} {WORKER_CLASS} workers{threads}; HTTP senders: {SENDERS}")
+    print(
+        f"gunicorn: {WORKERS} {WORKER_CLASS} workers{threads}; HTTP senders: {SENDERS} threads; "
+        f"run triggers: {'on' if RUN_TRIGGERS else 'OFF (diagnostic)'}"
+    )
     rows = [
         ("floor: psycopg single-row autocommit upsert", single_floor, "rows/s", ""),
         ("floor: psycopg batched upsert (1,000/statement)", batch_floor, "rows/s", ""),
@@ -395,6 +486,23 @@ def main() -> int:
             f"{lineage / single:.2f} x single-run (target >= {TARGET_LINEAGE})",
         ),
     ]
+    if wrk_rates:
+        wrk_health, wrk_single = wrk_rates
+        rows += [
+            (
+                "wrk: GET /healthz (2 threads, 16 connections)",
+                wrk_health,
+                "req/s",
+                f"{wrk_health / single_floor:.2f} x single-row floor",
+            ),
+            (
+                "wrk: HTTP single-run ingest",
+                wrk_single,
+                "runs/s",
+                f"{wrk_single / single_floor:.2f} x single-row floor (target >= {TARGET_SINGLE}); "
+                f"{wrk_single / wrk_health:.2f} x /healthz",
+            ),
+        ]
     for label, rate, unit, ratio in rows:
         print(f"{label:<52} {rate:>10,.0f} {unit:<9} {ratio}")
     print(f"elapsed: {time.monotonic() - started:.0f} s")

@@ -280,11 +280,23 @@ DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 10_000)
 DB_LOCK_TIMEOUT_MS = env_int("DB_LOCK_TIMEOUT_MS", 3_000)
 
 
+# The ingestion statements are sent as prepared statements (runs/ingest.py): PostgreSQL parses
+# and plans them once per connection instead of on every request. psycopg prepares nothing
+# while prepare_threshold is None, which is Django's default; the ORM's client-side binding never
+# prepares whatever the threshold, so only the statements that ask for it are affected. Turn it
+# off behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode
+# before 1.21).
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
+
+
 def _database_options(options: dict) -> dict:
     server_settings = (
         f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
     )
-    return {**options, "options": f"{options.get('options', '')} {server_settings}".strip()}
+    options = {**options, "options": f"{options.get('options', '')} {server_settings}".strip()}
+    if DB_PREPARED_STATEMENTS:
+        options.setdefault("prepare_threshold", 5)
+    return options
 
 
 # django-prometheus's backend is Django's PostgreSQL backend that also counts queries,

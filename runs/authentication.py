@@ -33,10 +33,16 @@ class ClientPrincipal:
 class ClientKeyAuthentication(authentication.BaseAuthentication):
     keyword = b"bearer"
 
+    @classmethod
+    def is_presented(cls, request) -> bool:
+        """True when ``request`` carries ``Authorization: Bearer …``: this class decides it."""
+        parts = authentication.get_authorization_header(request).split(maxsplit=1)
+        return bool(parts) and parts[0].lower() == cls.keyword
+
     def authenticate(self, request):
-        parts = authentication.get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword:
+        if not self.is_presented(request):
             return None
+        parts = authentication.get_authorization_header(request).split()
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: use 'Bearer <client key>'."
@@ -45,7 +51,7 @@ class ClientKeyAuthentication(authentication.BaseAuthentication):
             raw_key = parts[1].decode()
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("The client key is not valid text.") from exc
-        client = Client.objects.active().for_key(raw_key).first()
+        client = Client.objects.active_for_key(raw_key)
         if client is None:
             raise exceptions.AuthenticationFailed("Unknown, rotated or inactive client key.")
         return ClientPrincipal(client), client

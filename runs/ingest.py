@@ -30,7 +30,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
+from django_prometheus.db.common import ExportingCursorWrapper
 
 from inventory.models import Client
 from runs import limits
@@ -445,6 +447,29 @@ def _stored(run: _ValidRun, row: Sequence[Any]) -> StoredRun:
     )
 
 
+class _PreparingCursor(psycopg.Cursor):
+    """Server-side binding, every statement prepared: PostgreSQL parses and plans the upsert
+    once per connection. Planning it is most of its cost for a single run (it is long, and
+    Django's client-side binding sends it with the values inlined, to be planned anew each
+    time). With DB_PREPARED_STATEMENTS off, psycopg executes it unprepared."""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def _prepared_cursor():
+    """A Django cursor (errors translated, queries logged and counted as for any other) over
+    a _PreparingCursor of the request's connection: in its transaction, if there is one."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    factory = ExportingCursorWrapper(_PreparingCursor, connection.alias, connection.vendor)
+    with connection.wrap_database_errors:
+        cursor = factory(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
+
+
 def _records_json(batch: list[_ValidRun]) -> str:
     """The round as one JSON document for json_to_recordset: a single parameter, which costs
     far less to send than seven arrays of Python values adapted one element at a time."""
@@ -474,7 +499,7 @@ def _store_round(
     full: bool,
 ) -> None:
     by_key = {(run.pipeline_slug, run.external_run_id): run for run in batch}
-    with connection.cursor() as cursor:
+    with _prepared_cursor() as cursor:
         cursor.execute(_UPSERT_FULL if full else _UPSERT_BRIEF, [_records_json(batch), client_id])
         for inserted, pipeline_slug, *row in cursor.fetchall():
             run_id, pipeline_id, external_run_id, status, finished_at = row[:5]

@@ -11,6 +11,7 @@ import json
 import zlib
 from typing import Any
 
+from django.http import HttpRequest
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
@@ -37,9 +38,8 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def read_json_body(request) -> Any:
-    """The parsed JSON body of a DRF ``request``; raises BodyError (400, 413 or 415)."""
-    django_request = request._request
+def read_json_body(django_request: HttpRequest) -> Any:
+    """The parsed JSON body of a request; raises BodyError (400, 413 or 415)."""
     limit = limits.max_body_bytes()
     try:
         declared = int(django_request.META.get("CONTENT_LENGTH") or 0)

@@ -44,3 +44,24 @@ def test_a_non_boolean_debug_value_is_refused():
     result = _import_settings(DEBUG="maybe", SECRET_KEY="x" * 50)
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_prepared_ingestion_statements_can_be_turned_off():
+    def prepare_threshold(**env) -> str:
+        code = (
+            "from chm_project import settings; "
+            "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold'))"
+        )
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={**os.environ, "SECRET_KEY": "x" * 50, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert prepare_threshold() == "5"
+    assert prepare_threshold(DB_PREPARED_STATEMENTS="0") == "None"
