@@ -210,3 +210,35 @@ def test_concurrent_writers_of_one_pipeline_leave_the_state_a_recomputation_give
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP SCHEMA state_check CASCADE")
+
+
+@pytest.mark.django_db
+def test_a_statement_over_many_pipelines_takes_the_bulk_path_and_agrees_too():
+    # More than 64 pipelines in one statement: the recomputation locks the table instead of
+    # one advisory lock per pipeline.
+    install_first_versions()
+    rng = random.Random(11)
+    now = timezone.now()
+    client = ClientFactory()
+    pipelines = [PipelineFactory(client=client, slug=f"bulk{n}") for n in range(80)]
+    Run.objects.bulk_create(
+        Run(
+            pipeline=pipelines[n % 80],
+            external_run_id=f"b{n}",
+            status=status,
+            started_at=now - dt.timedelta(hours=n),
+            finished_at=None
+            if status == "running"
+            else now - dt.timedelta(hours=n) + dt.timedelta(minutes=3),
+            error_message="bulk" if status == "failed" else "",
+        )
+        for n in range(2000)
+        for status in [rng.choice(["success", "failed", "running", "canceled"])]
+    )
+    assert PipelineState.objects.filter(pipeline__client=client).count() == 80
+    assert_views_agree()
+    Run.objects.filter(pipeline__client=client, status="running").update(status="failed")
+    Run.objects.filter(
+        pipeline__in=pipelines[:70], started_at__lt=now - dt.timedelta(days=30)
+    ).delete()
+    assert_views_agree()
