@@ -79,8 +79,8 @@ BEGIN
         recent.newest_flip,
         statement_timestamp()
     FROM (SELECT DISTINCT t.id FROM unnest(pipeline_ids) AS t(id)) AS p
-    -- Pipelines left without runs get no row (deleted below).
-    JOIN LATERAL (
+    -- Pipelines left without runs get an empty row here, deleted below.
+    LEFT JOIN LATERAL (
         SELECT r.id, r.external_run_id, r.status, r.started_at, r.finished_at, r.duration
         FROM runs_run r
         WHERE r.pipeline_id = p.id
@@ -172,9 +172,9 @@ BEGIN
         recent_newest_flip = EXCLUDED.recent_newest_flip,
         refreshed_at = EXCLUDED.refreshed_at;
 
+    -- A probe of the rows just written, never a read of the runs table.
     DELETE FROM runs_pipelinestate s
-    WHERE s.pipeline_id = ANY (pipeline_ids)
-      AND NOT EXISTS (SELECT 1 FROM runs_run r WHERE r.pipeline_id = s.pipeline_id);
+    WHERE s.pipeline_id = ANY (pipeline_ids) AND s.last_run_id IS NULL;
 END
 $function$;
 
