@@ -288,3 +288,22 @@ def test_refresh_rollups_records_a_heartbeat_after_a_completed_pass(history, tmp
     )
     assert "days rolled up" in out.getvalue()
     assert heartbeat_problem(heartbeat, max_age=60, now=timezone.now()) is None
+
+
+def all_visible_pages(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relallvisible FROM pg_class WHERE relname = %s", [table])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_outside_a_transaction_vacuums_what_it_wrote_for_index_only_reads(history):
+    assert all_visible_pages("runs_dailyruncount") == 0
+    assert refresh_daily_rollup().days_rolled_up > 0
+    assert all_visible_pages("runs_dailyruncount") > 0
+    assert_views_match_v1()
+
+
+def test_a_refresh_inside_a_transaction_leaves_vacuum_to_later(history):
+    assert refresh_daily_rollup().days_rolled_up > 0
+    assert all_visible_pages("runs_dailyruncount") == 0
