@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -19,31 +18,21 @@ from inventory.models import Platform
 from runs.models import DailyRunCount, RolledUpDay, Run, RunStatus
 from runs.rollups import refresh_daily_rollup
 from tests.factories import ClientFactory, PipelineFactory, RunFactory
+from tests.support.view_versions import differences, install_temporary_version
 
 pytestmark = pytest.mark.django_db
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql"
 VIEWS = ("q01_failures_over_time", "q03_client_health", "q08_platform_failure_daily")
 
 
 def create_v1_views() -> None:
     """v1 of each view as a temporary view ``<name>_v1``: the definition v2 must agree with."""
-    with connection.cursor() as cursor:
-        for name in VIEWS:
-            definition = (SQL_DIR / f"{name}_v1.sql").read_text()
-            cursor.execute(
-                definition.replace(f"CREATE VIEW reporting.{name}", f"CREATE TEMP VIEW {name}_v1")
-            )
+    for name in VIEWS:
+        install_temporary_version(name, 1)
 
 
-def differences(name: str) -> list[tuple]:
-    """Rows in one of v1 and v2 but not the other, compared within one statement (one clock)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"(SELECT 'v2 only', * FROM reporting.{name} EXCEPT ALL SELECT 'v2 only', * FROM {name}_v1)"  # noqa: S608
-            f" UNION ALL (SELECT 'v1 only', * FROM {name}_v1 EXCEPT ALL SELECT 'v1 only', * FROM reporting.{name})"  # noqa: S608
-        )
-        return cursor.fetchall()
+def differences_from_v1(name: str) -> list[tuple]:
+    return differences(f"reporting.{name}", f"{name}_v1")
 
 
 def row_count(name: str) -> int:
@@ -54,7 +43,7 @@ def row_count(name: str) -> int:
 
 def assert_views_match_v1() -> None:
     for name in VIEWS:
-        assert differences(name) == [], name
+        assert differences_from_v1(name) == [], name
         assert row_count(name) > 0, name
 
 
@@ -143,7 +132,7 @@ def test_the_views_read_the_rollup_once_a_day_is_rolled_up(history):
                 [day_start(days_ago).date()],
             )
         for name in VIEWS:
-            assert differences(name) != [], (name, days_ago)
+            assert differences_from_v1(name) != [], (name, days_ago)
         # Back to the truth: the next refresh counts the day again.
         RolledUpDay.objects.filter(day=day_start(days_ago).date()).delete()
         DailyRunCount.objects.filter(day=day_start(days_ago).date()).delete()

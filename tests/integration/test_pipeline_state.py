@@ -2,7 +2,7 @@
 
 The views must return exactly what their first versions, which looked the runs up directly,
 return: after inserts, out-of-order events, corrections, deletions and concurrent writers.
-The first versions are installed in a scratch schema and compared row for row.
+The first versions are installed as temporary views and compared row for row.
 """
 
 from __future__ import annotations
@@ -10,45 +10,29 @@ from __future__ import annotations
 import datetime as dt
 import random
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection, connections
 from django.utils import timezone
-from psycopg import sql
 
 from runs.ingest import ingest_runs
 from runs.models import PipelineState, Run
 from runs.retention import prune_runs_started_before
 from tests.factories import ClientFactory, PipelineFactory, RunFactory
+from tests.support.view_versions import differences, install_temporary_version
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql"
 STATE_VIEWS = ("q02_pipeline_latest_status", "q06_triage", "q07_flaky_ranking")
 STATUSES = ("queued", "running", "success", "failed", "failed", "success", "canceled", "skipped")
 
 
 def install_first_versions() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE SCHEMA IF NOT EXISTS state_check")
-        for name in STATE_VIEWS:
-            text = (SQL_DIR / f"{name}_v1.sql").read_text()
-            cursor.execute(text.replace("reporting.", "state_check."))
-
-
-def differences(name: str) -> list[tuple]:
-    """Rows one version returns and the other does not, both ways, in one snapshot."""
-    query = sql.SQL(
-        "(SELECT 'v2 only', * FROM {v2} EXCEPT ALL SELECT 'v2 only', * FROM {v1})"
-        " UNION ALL (SELECT 'v1 only', * FROM {v1} EXCEPT ALL SELECT 'v1 only', * FROM {v2})"
-    ).format(v1=sql.Identifier("state_check", name), v2=sql.Identifier("reporting", name))
-    with connection.cursor() as cursor:
-        cursor.execute(query.as_string(cursor.connection))
-        return cursor.fetchall()
+    for name in STATE_VIEWS:
+        install_temporary_version(name, 1)
 
 
 def assert_views_agree() -> None:
     for name in STATE_VIEWS:
-        assert differences(name) == [], name
+        assert differences(f"reporting.{name}", f"{name}_v1") == [], name
 
 
 def random_run(rng: random.Random, pipeline, number: int, now: dt.datetime) -> Run:
@@ -209,7 +193,8 @@ def test_concurrent_writers_of_one_pipeline_leave_the_state_a_recomputation_give
         assert strip == [{k: v for k, v in row.items() if k != "refreshed_at"} for row in after]
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("DROP SCHEMA state_check CASCADE")
+            for name in STATE_VIEWS:
+                cursor.execute(f"DROP VIEW {name}_v1")
 
 
 @pytest.mark.django_db

@@ -8,7 +8,6 @@ included) equal.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -18,10 +17,10 @@ from psycopg import sql
 
 from runs.models import RunStatus
 from tests.factories import ClientFactory, PipelineFactory, RunFactory
+from tests.support.view_versions import SQL_DIR, differences
 
 pytestmark = pytest.mark.django_db
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql"
 VIEW = "reporting.q05_what_changed"
 
 
@@ -39,16 +38,6 @@ def create_temporary_view(version: int, *, clock: dt.datetime | None = None) -> 
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {body}")
     return name
-
-
-def differences(left: str, right: str) -> list[tuple]:
-    """Rows of ``left`` missing from ``right`` and the other way round (with duplicates)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"(SELECT 'only in {left}', * FROM {left} EXCEPT ALL SELECT 'only in {left}', * FROM {right})"  # noqa: S608
-            f" UNION ALL (SELECT 'only in {right}', * FROM {right} EXCEPT ALL SELECT 'only in {right}', * FROM {left})"  # noqa: S608
-        )
-        return cursor.fetchall()
 
 
 def rows(view: str) -> dict[int, dict]:

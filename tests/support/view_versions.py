@@ -1,0 +1,48 @@
+"""Compare a reporting view with an earlier version of itself, from its frozen SQL file.
+
+A later version of a view must answer exactly as the one it replaced: the tests install the
+earlier file as a temporary view beside the installed one and ask for the rows either has
+and the other lacks, in one statement (so both read the same clock).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db import connection
+from psycopg import sql
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql"
+
+
+def install_temporary_version(name: str, version: int) -> str:
+    """Version ``version`` of ``reporting.<name>`` as the temporary view ``<name>_v<version>``
+    (replaced if the session has one already); answers its name."""
+    temporary = f"{name}_v{version}"
+    definition = (SQL_DIR / f"{temporary}.sql").read_text()
+    statement = f"CREATE VIEW reporting.{name} "
+    assert statement in definition, f"{temporary}.sql no longer creates reporting.{name}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            definition.replace(statement, f"CREATE OR REPLACE TEMPORARY VIEW {temporary} ", 1)
+        )
+    return temporary
+
+
+def differences(left: str, right: str) -> list[tuple]:
+    """Rows of the view ``left`` missing from ``right`` and the other way round, duplicates
+    included; each row is tagged with the view it is only in. Names may be schema-qualified."""
+    first, second = (sql.Identifier(*name.split(".")) for name in (left, right))
+    query = sql.SQL(
+        "(SELECT {left_tag}, * FROM {first} EXCEPT ALL SELECT {left_tag}, * FROM {second})"
+        " UNION ALL"
+        " (SELECT {right_tag}, * FROM {second} EXCEPT ALL SELECT {right_tag}, * FROM {first})"
+    ).format(
+        first=first,
+        second=second,
+        left_tag=sql.Literal(f"only in {left}"),
+        right_tag=sql.Literal(f"only in {right}"),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query.as_string(cursor.connection))
+        return cursor.fetchall()
