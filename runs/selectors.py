@@ -8,12 +8,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from django.db import connections
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import RowNumber, TruncWeek
 from django.utils import timezone
 
 from alerts.models import AlertRule
+from chm_project.db_router import read_alias
 from inventory.models import Client, Pipeline
 from runs.models import OUTCOME_STATUSES, Run, RunStatus
 from runs.reporting import (
@@ -113,33 +116,45 @@ def pipeline_statuses(client: Client) -> QuerySet[PipelineLatestStatus]:
     )
 
 
+class RunCell(NamedTuple):
+    """What one cell of a run strip shows."""
+
+    external_run_id: str
+    status: str
+    started_at: dt.datetime
+
+
 def last_runs_by_pipeline(
     pipeline_ids: list[int], *, per_pipeline: int = RUN_STRIP_LENGTH
-) -> dict[int, list[Run]]:
+) -> dict[int, list[RunCell]]:
     """The newest ``per_pipeline`` runs of each pipeline, oldest first, in one query.
 
     A LATERAL index lookup per pipeline (run_pipeline_started), so the cost is pipelines ×
-    ``per_pipeline`` rows whatever the length of each history.
+    ``per_pipeline`` rows whatever the length of each history. Only what a strip shows is
+    read, as tuples: a client page holds thousands of cells.
     """
-    strips: dict[int, list[Run]] = defaultdict(list)
+    strips: dict[int, list[RunCell]] = defaultdict(list)
     if not pipeline_ids:
         return strips
-    runs = Run.objects.raw(
-        """
-        SELECT r.*
-        FROM unnest(%s::bigint[]) AS p(id)
-        CROSS JOIN LATERAL (
-            SELECT * FROM runs_run
-            WHERE runs_run.pipeline_id = p.id
-            ORDER BY started_at DESC, id DESC
-            LIMIT %s
-        ) AS r
-        ORDER BY r.pipeline_id, r.started_at, r.id
-        """,
-        [list(pipeline_ids), per_pipeline],
-    )
-    for run in runs:
-        strips[run.pipeline_id].append(run)
+    # Raw SQL: the replica router's rule is applied by hand (chm_project.db_router).
+    with connections[read_alias("runs")].cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT r.pipeline_id, r.external_run_id, r.status, r.started_at
+            FROM unnest(%s::bigint[]) AS p(id)
+            CROSS JOIN LATERAL (
+                SELECT pipeline_id, external_run_id, status, started_at, id
+                FROM runs_run
+                WHERE runs_run.pipeline_id = p.id
+                ORDER BY started_at DESC, id DESC
+                LIMIT %s
+            ) AS r
+            ORDER BY r.pipeline_id, r.started_at, r.id
+            """,
+            [list(pipeline_ids), per_pipeline],
+        )
+        for pipeline_id, *cell in cursor.fetchall():
+            strips[pipeline_id].append(RunCell(*cell))
     return strips
 
 

@@ -147,6 +147,26 @@ def test_client_page_lists_pipelines_with_health_and_a_strip_of_recent_runs(staf
     assert "Weekly trend" in page and page.count("<tr><td>") >= 13
 
 
+def test_client_page_strip_names_each_run_oldest_first_and_escapes_its_id(staff_client):
+    pipeline = PipelineFactory(client=ClientFactory(slug="acme"))
+    started = dt.datetime(2026, 3, 1, 7, 30, tzinfo=dt.UTC)
+    RunFactory(pipeline=pipeline, status=RunStatus.FAILED, started_at=started + HOUR)
+    RunFactory(pipeline=pipeline, started_at=started, external_run_id='<b>"x"&</b>')
+    page = staff_client.get(reverse("runs:client-detail", args=["acme"])).content.decode()
+    assert 'aria-label="Last 2 runs, oldest first: success, failed"' in page
+    assert (
+        '<span class="cell status-success" title="&lt;b&gt;&quot;x&quot;&amp;&lt;/b&gt;: success,'
+        ' started 2026-03-01 07:30 UTC"></span><span class="cell status-failed"'
+    ) in page
+    assert "<b>" not in page
+
+
+def test_client_page_strip_says_when_a_pipeline_has_no_runs(staff_client):
+    PipelineFactory(client=ClientFactory(slug="acme"))
+    page = staff_client.get(reverse("runs:client-detail", args=["acme"])).content.decode()
+    assert 'oldest first: none"><span class="muted">no runs</span></span>' in page
+
+
 def test_client_page_answers_404_for_an_unknown_client(staff_client):
     assert staff_client.get(reverse("runs:client-detail", args=["nobody"])).status_code == 404
 
