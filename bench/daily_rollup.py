@@ -34,12 +34,14 @@ def bench_views() -> None:
     with connection.cursor() as cursor:
         if REBUILD:
             cursor.execute("DELETE FROM runs_dailyruncount")
+            cursor.execute("DELETE FROM runs_dailyplatformcount")
             cursor.execute("DELETE FROM runs_rolledupday")
     started = time.perf_counter()
     result = refresh_daily_rollup()
     print(f"refresh: {time.perf_counter() - started:.1f} s ({result})")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE runs_dailyruncount")
+        cursor.execute("VACUUM ANALYZE runs_dailyplatformcount")
         cursor.execute("VACUUM ANALYZE runs_rolledupday")
         for name in VIEWS:
             definition = (SQL_DIR / f"{name}_v1.sql").read_text()
