@@ -1,5 +1,5 @@
-"""The daily rollup behind Q1, Q3 and Q8-daily, and its per-platform totals behind Q1 per day:
-the views read rolled-up days, yet answer exactly what their v1 definitions (every run counted)
+"""The daily rollup behind Q1, Q3 and Q8-daily, and its per-platform totals behind Q1 per day
+and Q8's windows: the views read rolled-up days, yet answer exactly what their v1 definitions (every run counted)
 answer, whatever has been rolled up and whatever changed since."""
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ from tests.support.view_versions import differences, install_temporary_version
 
 pytestmark = pytest.mark.django_db
 
-VIEWS = ("q01_failures_over_time", "q03_client_health", "q08_platform_failure_daily")
+VIEWS = (
+    "q01_failures_over_time",
+    "q03_client_health",
+    "q08_platform_failure_daily",
+    "q08_platform_failure_rates",
+)
 # Views that read the per-platform totals, each with the temporary view it must equal.
 TOTALS_VIEWS = {"q01_failures_per_day": "q01_failures_per_day_from_q1_v1"}
 
@@ -87,7 +92,8 @@ def rolled_up_days() -> set[dt.date]:
 @pytest.fixture
 def history():
     """Two clients on three platforms, runs of every status on days around the views' edges:
-    today, yesterday, both sides of the 7- and 14-day boundaries, 60 and 200 days back."""
+    today, yesterday, both sides of the 24-hour, 7-, 14- and 30-day boundaries and of the
+    midnights next to them, 60 and 200 days back."""
     create_v1_views()
     acme, globex = ClientFactory(slug="acme"), ClientFactory(slug="globex")
     pipelines = [
@@ -111,6 +117,13 @@ def history():
         day_start(13) + dt.timedelta(hours=1),
         day_start(60) + dt.timedelta(hours=5),
         day_start(200) + dt.timedelta(hours=5),
+        now - dt.timedelta(days=1, minutes=-2),
+        now - dt.timedelta(days=1, minutes=2),
+        now - dt.timedelta(days=30, minutes=-2),
+        now - dt.timedelta(days=30, minutes=2),
+        day_start(30) + dt.timedelta(minutes=1),
+        day_start(29) + dt.timedelta(hours=23, minutes=59),
+        day_start(31) + dt.timedelta(hours=12),
     ]
     statuses = [RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.SKIPPED]
     for i, moment in enumerate(moments):
@@ -231,6 +244,28 @@ def test_moving_a_pipeline_to_another_platform_or_client_drops_the_rollup(histor
     pipeline.save()
     assert rolled_up_days() == set()
     assert_views_match_v1()
+
+
+def test_deactivated_pipelines_and_clients_keep_the_rollup_and_their_runs_counted(history):
+    # Q8 counts only active pipelines of active clients, yet every run of the window.
+    refresh_daily_rollup()
+    before = rolled_up_days()
+    pipeline = history[1]
+    pipeline.is_active = False
+    pipeline.save()
+    client = history[3].client
+    client.is_active = False
+    client.save()
+    assert rolled_up_days() == before
+    assert_views_match_v1()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pipelines, outcome_runs FROM reporting.q08_platform_failure_rates"
+            " WHERE platform = 'dbt' AND window_label = '30d'"
+        )
+        pipelines, outcome_runs = cursor.fetchone()
+    assert pipelines == 0
+    assert outcome_runs > 0
 
 
 def test_truncating_the_runs_drops_the_rollup(history):
