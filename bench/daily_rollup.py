@@ -4,7 +4,7 @@ bench/run_triggers.py's).
 ``views`` (on a database already loaded at scale, e.g. by bench/dashboards.py's loader or
 ``chm-synthetic-orchestrator --runs``): times a refresh (of the whole horizon with
 BENCH_ROLLUP_REBUILD=1), then the typical
-dashboard query of Q1, Q3 and Q8-daily (bench/dashboards.py's VIEW_QUERIES) against v1 (every
+dashboard query of Q1, Q3, Q8-daily and Q8 (bench/dashboards.py's VIEW_QUERIES) against v1 (every
 run counted: the v1 definitions, recreated as temporary views) and v2 (the reporting views,
 reading the rollup), p50/p95 of BENCH_DASHBOARD_REPEATS runs after two warm-ups each.
 
@@ -23,7 +23,12 @@ from django.db import connection
 from dashboards import VIEW_QUERIES, timed  # also sets Django up
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "runs" / "sql"
-VIEWS = ("q01_failures_over_time", "q03_client_health", "q08_platform_failure_daily")
+VIEWS = (
+    "q01_failures_over_time",
+    "q03_client_health",
+    "q08_platform_failure_daily",
+    "q08_platform_failure_rates",
+)
 # BENCH_ROLLUP_REBUILD=1: drop the rollup first, so that the refresh of the whole horizon is timed.
 REBUILD = os.environ.get("BENCH_ROLLUP_REBUILD") == "1"
 
@@ -34,12 +39,14 @@ def bench_views() -> None:
     with connection.cursor() as cursor:
         if REBUILD:
             cursor.execute("DELETE FROM runs_dailyruncount")
+            cursor.execute("DELETE FROM runs_dailyplatformcount")
             cursor.execute("DELETE FROM runs_rolledupday")
     started = time.perf_counter()
     result = refresh_daily_rollup()
     print(f"refresh: {time.perf_counter() - started:.1f} s ({result})")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE runs_dailyruncount")
+        cursor.execute("VACUUM ANALYZE runs_dailyplatformcount")
         cursor.execute("VACUUM ANALYZE runs_rolledupday")
         for name in VIEWS:
             definition = (SQL_DIR / f"{name}_v1.sql").read_text()

@@ -51,6 +51,9 @@ VIEW_QUERIES = {
     "q01_failures_over_time": "SELECT bucket_start, sum(failures), sum(successes)"
     " FROM reporting.q01_failures_over_time WHERE bucket_start >= now() - interval '30 days'"
     " GROUP BY 1 ORDER BY 1",
+    "q01_failures_per_day": "SELECT bucket_start, failures, successes"
+    " FROM reporting.q01_failures_per_day WHERE bucket_start >= now() - interval '30 days'"
+    " ORDER BY 1",
     "q02_pipeline_latest_status": "SELECT * FROM reporting.q02_pipeline_latest_status"
     " WHERE client_slug = %(client)s ORDER BY pipeline_name",
     "q03_client_health": "SELECT * FROM reporting.q03_client_health WHERE is_active"

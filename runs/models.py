@@ -187,7 +187,8 @@ class PipelineState(models.Model):
 
 
 class RolledUpDay(models.Model):
-    """A closed UTC day whose run counts are in ``DailyRunCount`` (runs/rollups.py).
+    """A closed UTC day whose run counts are in ``DailyRunCount`` and ``DailyPlatformCount``
+    (runs/rollups.py).
 
     The row exists only while those counts are exact: triggers on the runs and pipelines
     tables delete it, with the day's counts, in the transaction of any change that touches the
@@ -245,11 +246,39 @@ class DailyRunCount(models.Model):
         return f"{self.day} {self.client_id} {self.platform}: {self.runs}"
 
 
+class DailyPlatformCount(models.Model):
+    """``DailyRunCount`` summed over clients: one closed UTC day and platform, by status.
+
+    Written, deleted and valid together with the day's ``DailyRunCount`` rows and its
+    ``RolledUpDay`` marker. Views that need a day's totals across clients (the overview's
+    30-day chart, Q8's windows) read ~11 rows a day here instead of ~3,500 there.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField()
+    platform = models.CharField(max_length=20)
+    runs = models.IntegerField()
+    finished_runs = models.IntegerField()
+    successes = models.IntegerField()
+    failures = models.IntegerField()
+    canceled = models.IntegerField()
+    skipped = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "platform"], name="daily_platform_count_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.platform}: {self.runs}"
+
+
 # The unmanaged models over the dashboard views belong to this app.
 from runs.reporting import (  # noqa: E402, F401
     ClientGovernance,
     ClientHealth,
     DailyFailures,
+    DailyFailureTotals,
     Flakiness,
     FreshnessProblem,
     PipelineChange,

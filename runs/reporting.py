@@ -47,6 +47,23 @@ class DailyFailures(ReportingView):
         db_table = view_table("q01_failures_over_time")
 
 
+class DailyFailureTotals(ReportingView):
+    """Q1 per day: Q1 summed over clients and platforms, one row per UTC day with runs."""
+
+    row_key = models.TextField(primary_key=True)
+    bucket_start = models.DateTimeField()
+    runs = models.BigIntegerField()
+    finished_runs = models.BigIntegerField()
+    successes = models.BigIntegerField()
+    failures = models.BigIntegerField()
+    canceled = models.BigIntegerField()
+    skipped = models.BigIntegerField()
+    failure_rate = models.FloatField()
+
+    class Meta(ReportingView.Meta):
+        db_table = view_table("q01_failures_per_day")
+
+
 class PipelineLatestStatus(ReportingView):
     """Q2 latest status of every pipeline."""
 

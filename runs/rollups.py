@@ -1,8 +1,9 @@
 """The daily rollup: run counts per closed UTC day, client and platform, for the dashboards.
 
-Q1, Q3 and Q8-daily read a closed day from ``DailyRunCount`` when the day has a
-``RolledUpDay`` marker, and count its runs otherwise, so the rollup makes them faster but
-never changes what they show. It stays exact without a schedule of its own: triggers delete a
+Q1, Q3 and Q8-daily read a closed day from ``DailyRunCount`` (per client and platform), Q1
+per day and Q8's windows from ``DailyPlatformCount`` (the same summed over clients), when the
+day has a ``RolledUpDay`` marker, and count its runs otherwise, so the rollup makes them
+faster but never changes what they show. It stays exact without a schedule of its own: triggers delete a
 day's marker and counts in the transaction of any write that touches the day
 (runs/sql/daily_rollup_invalidation_v1.sql explains the lock protocol), and
 ``refresh_daily_rollup`` counts again the closed days that have no marker.
@@ -41,6 +42,8 @@ WITH gone AS (
     RETURNING day
 ), counts AS (
     DELETE FROM runs_dailyruncount WHERE day IN (SELECT day FROM gone) RETURNING 1
+), totals AS (
+    DELETE FROM runs_dailyplatformcount WHERE day IN (SELECT day FROM gone) RETURNING 1
 )
 SELECT count(*) FROM gone
 """
@@ -50,32 +53,45 @@ LOCK_DAY = "SELECT pg_advisory_xact_lock(%s, runs_rollup_lock_key(%s::date))"
 # One statement, run after LOCK_DAY has returned: its snapshot is taken then, so it holds every
 # run that the day's writers committed while the refresh waited for them. A refresh that got
 # there first has left its marker, and ON CONFLICT makes this one write nothing. Answers
-# whether it wrote the marker.
+# whether it wrote the marker. The per-platform totals are summed from the same counts, so the
+# two tables cannot disagree.
 ROLL_UP_DAY = """
 WITH marker AS (
     INSERT INTO runs_rolledupday (day, rolled_up_at)
     VALUES (%(day)s::date, statement_timestamp())
     ON CONFLICT (day) DO NOTHING
     RETURNING day
-), counts AS (
-    INSERT INTO runs_dailyruncount
-        (day, client_id, platform, runs, finished_runs, successes, failures, canceled, skipped)
+), day_counts AS (
     SELECT
         m.day,
         p.client_id,
         p.platform,
-        count(*),
-        count(*) FILTER (WHERE r.status IN ('success', 'failed', 'canceled', 'skipped')),
-        count(*) FILTER (WHERE r.status = 'success'),
-        count(*) FILTER (WHERE r.status = 'failed'),
-        count(*) FILTER (WHERE r.status = 'canceled'),
-        count(*) FILTER (WHERE r.status = 'skipped')
+        count(*) AS runs,
+        count(*) FILTER (WHERE r.status IN ('success', 'failed', 'canceled', 'skipped'))
+            AS finished_runs,
+        count(*) FILTER (WHERE r.status = 'success') AS successes,
+        count(*) FILTER (WHERE r.status = 'failed') AS failures,
+        count(*) FILTER (WHERE r.status = 'canceled') AS canceled,
+        count(*) FILTER (WHERE r.status = 'skipped') AS skipped
     FROM marker m
     JOIN runs_run r
       ON r.started_at >= m.day::timestamp AT TIME ZONE 'UTC'
      AND r.started_at < (m.day + 1)::timestamp AT TIME ZONE 'UTC'
     JOIN inventory_pipeline p ON p.id = r.pipeline_id
     GROUP BY m.day, p.client_id, p.platform
+), counts AS (
+    INSERT INTO runs_dailyruncount
+        (day, client_id, platform, runs, finished_runs, successes, failures, canceled, skipped)
+    SELECT day, client_id, platform, runs, finished_runs, successes, failures, canceled, skipped
+    FROM day_counts
+    RETURNING 1
+), totals AS (
+    INSERT INTO runs_dailyplatformcount
+        (day, platform, runs, finished_runs, successes, failures, canceled, skipped)
+    SELECT day, platform, sum(runs), sum(finished_runs), sum(successes), sum(failures),
+        sum(canceled), sum(skipped)
+    FROM day_counts
+    GROUP BY day, platform
     RETURNING 1
 )
 SELECT count(*) FROM marker
@@ -124,7 +140,9 @@ def refresh_daily_rollup(*, days: list[dt.date] | None = None) -> RollupRefresh:
         # pages hold no invisible rows; autovacuum would get there after ~20 % of the table
         # was inserted, weeks of days. VACUUM cannot run inside a transaction (tests).
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE) runs_dailyruncount, runs_rolledupday")
+            cursor.execute(
+                "VACUUM (ANALYZE) runs_dailyruncount, runs_dailyplatformcount, runs_rolledupday"
+            )
     return RollupRefresh(days_rolled_up=rolled_up, days_pruned=pruned)
 
 

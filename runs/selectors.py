@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.db import connections
-from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When, Window
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber, TruncWeek
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from runs.models import OUTCOME_STATUSES, Run, RunStatus
 from runs.reporting import (
     ClientGovernance,
     ClientHealth,
-    DailyFailures,
+    DailyFailureTotals,
     Flakiness,
     FreshnessProblem,
     PipelineChange,
@@ -75,15 +75,16 @@ class OutcomeCount:
 
 
 def failures_per_day(*, days: int = 30) -> list[OutcomeCount]:
-    """Q1 summed over clients and platforms: one entry per UTC day, days without runs as 0."""
+    """Q1 summed over clients and platforms (its per-day view, which reads the rollup's
+    per-platform totals): one entry per UTC day, days without runs as 0."""
     today = timezone.now().astimezone(dt.UTC).date()
     first = today - dt.timedelta(days=days - 1)
     first_instant = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC)
     totals = {
         row["bucket_start"].astimezone(dt.UTC).date(): row
-        for row in DailyFailures.objects.filter(bucket_start__gte=first_instant)
-        .values("bucket_start")
-        .annotate(successes=Sum("successes"), failures=Sum("failures"))
+        for row in DailyFailureTotals.objects.filter(bucket_start__gte=first_instant).values(
+            "bucket_start", "successes", "failures"
+        )
     }
     out = []
     for offset in range(days):

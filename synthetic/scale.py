@@ -161,7 +161,7 @@ def load_scale(
     # The dashboards read closed days from the daily rollup; without it they count every run.
     refresh_daily_rollup()
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE runs_rolledupday, runs_dailyruncount")
+        cursor.execute("ANALYZE runs_rolledupday, runs_dailyruncount, runs_dailyplatformcount")
     return ScaleStats(
         clients=clients,
         pipelines=pipelines,

@@ -14,6 +14,7 @@ from alerts.models import RuleKind
 from inventory.models import Platform
 from runs import reporting
 from runs.models import RunStatus
+from runs.rollups import refresh_daily_rollup
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +34,10 @@ VIEW_COLUMNS = {
     "q01_failures_over_time": [
         "row_key", "bucket_start", "client_id", "client_slug", "client_name", "platform",
         "runs", "finished_runs", "successes", "failures", "canceled", "skipped", "failure_rate",
+    ],
+    "q01_failures_per_day": [
+        "row_key", "bucket_start", "runs", "finished_runs", "successes", "failures",
+        "canceled", "skipped", "failure_rate",
     ],
     "q02_pipeline_latest_status": [
         *PIPELINE_COLUMNS, "is_active", "freshness_minutes", "last_run_id",
@@ -278,6 +283,47 @@ def test_canceled_and_skipped_runs_stay_out_of_failure_rates():
     platform = one("q08_platform_failure_rates", "platform = 'dbt' AND window_label = '7d'", ())
     assert (platform["finished_runs"], platform["outcome_runs"], platform["failures"]) == (5, 2, 1)
     assert platform["failure_rate"] == pytest.approx(0.5)
+
+
+def test_failures_per_day_sums_every_client_and_platform_of_a_day_rolled_up_or_not():
+    yesterday = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(
+        days=1
+    )
+    airflow = PipelineFactory(platform=Platform.AIRFLOW)
+    dbt = PipelineFactory(platform=Platform.DBT)
+    history(
+        airflow,
+        [RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELED],
+        start=yesterday + dt.timedelta(hours=1),
+        step=dt.timedelta(minutes=30),
+    )
+    history(
+        dbt,
+        [RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.RUNNING],
+        start=yesterday + dt.timedelta(hours=20),
+        step=dt.timedelta(minutes=30),
+    )
+    history(dbt, [RunStatus.SUCCESS], start=yesterday - dt.timedelta(days=3), step=dt.timedelta())
+    expected = {
+        yesterday: (6, 5, 1, 2, 1, 1, 2 / 3),
+        yesterday - dt.timedelta(days=3): (1, 1, 1, 0, 0, 0, 0.0),
+    }
+
+    def per_day() -> dict:
+        return {
+            row["bucket_start"]: (
+                row["runs"], row["finished_runs"], row["successes"], row["failures"],
+                row["canceled"], row["skipped"], row["failure_rate"],
+            )
+            for row in rows("q01_failures_per_day")
+        }  # fmt: skip
+
+    assert per_day() == expected
+    assert one("q01_failures_per_day", "bucket_start = %s", (yesterday,))["row_key"] == (
+        yesterday.strftime("%Y-%m-%d")
+    )
+    refresh_daily_rollup()
+    assert per_day() == expected
 
 
 def test_a_never_run_pipeline_shows_as_never_run_in_latest_status_and_client_health():

@@ -1,6 +1,6 @@
-"""The daily rollup behind Q1, Q3 and Q8-daily: the views read rolled-up days, yet answer
-exactly what their v1 definitions (every run counted) answer, whatever has been rolled up and
-whatever changed since."""
+"""The daily rollup behind Q1, Q3 and Q8-daily, and its per-platform totals behind Q1 per day
+and Q8's windows: the views read rolled-up days, yet answer exactly what their v1 definitions (every run counted)
+answer, whatever has been rolled up and whatever changed since."""
 
 from __future__ import annotations
 
@@ -15,23 +15,56 @@ from django.utils import timezone
 
 from chm_project.loops import heartbeat_problem
 from inventory.models import Platform
-from runs.models import DailyRunCount, RolledUpDay, Run, RunStatus
+from runs.models import DailyPlatformCount, DailyRunCount, RolledUpDay, Run, RunStatus
 from runs.rollups import refresh_daily_rollup
 from tests.factories import ClientFactory, PipelineFactory, RunFactory
 from tests.support.view_versions import differences, install_temporary_version
 
 pytestmark = pytest.mark.django_db
 
-VIEWS = ("q01_failures_over_time", "q03_client_health", "q08_platform_failure_daily")
+VIEWS = (
+    "q01_failures_over_time",
+    "q03_client_health",
+    "q08_platform_failure_daily",
+    "q08_platform_failure_rates",
+)
+# Views that read the per-platform totals, each with the temporary view it must equal.
+TOTALS_VIEWS = {"q01_failures_per_day": "q01_failures_per_day_from_q1_v1"}
+
+# Q1 v1 summed over clients and platforms, with Q1 per day's columns and expressions.
+Q1_V1_PER_DAY = """
+CREATE OR REPLACE TEMPORARY VIEW q01_failures_per_day_from_q1_v1 AS
+SELECT
+    to_char(s.bucket_start AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS row_key,
+    s.bucket_start, s.runs, s.finished_runs, s.successes, s.failures, s.canceled, s.skipped,
+    s.failures::double precision / NULLIF(s.successes + s.failures, 0) AS failure_rate
+FROM (
+    SELECT
+        bucket_start,
+        sum(runs)::bigint AS runs,
+        sum(finished_runs)::bigint AS finished_runs,
+        sum(successes)::bigint AS successes,
+        sum(failures)::bigint AS failures,
+        sum(canceled)::bigint AS canceled,
+        sum(skipped)::bigint AS skipped
+    FROM q01_failures_over_time_v1
+    GROUP BY bucket_start
+) AS s
+"""
 
 
 def create_v1_views() -> None:
-    """v1 of each view as a temporary view ``<name>_v1``: the definition v2 must agree with."""
+    """v1 of each view as a temporary view ``<name>_v1``: the definition v2 must agree with;
+    and the v1 answer of each view that reads the per-platform totals."""
     for name in VIEWS:
         install_temporary_version(name, 1)
+    with connection.cursor() as cursor:
+        cursor.execute(Q1_V1_PER_DAY)
 
 
 def differences_from_v1(name: str) -> list[tuple]:
+    if name in TOTALS_VIEWS:
+        return differences(f"reporting.{name}", TOTALS_VIEWS[name])
     return differences(f"reporting.{name}", f"{name}_v1")
 
 
@@ -42,7 +75,7 @@ def row_count(name: str) -> int:
 
 
 def assert_views_match_v1() -> None:
-    for name in VIEWS:
+    for name in (*VIEWS, *TOTALS_VIEWS):
         assert differences_from_v1(name) == [], name
         assert row_count(name) > 0, name
 
@@ -59,7 +92,8 @@ def rolled_up_days() -> set[dt.date]:
 @pytest.fixture
 def history():
     """Two clients on three platforms, runs of every status on days around the views' edges:
-    today, yesterday, both sides of the 7- and 14-day boundaries, 60 and 200 days back."""
+    today, yesterday, both sides of the 24-hour, 7-, 14- and 30-day boundaries and of the
+    midnights next to them, 60 and 200 days back."""
     create_v1_views()
     acme, globex = ClientFactory(slug="acme"), ClientFactory(slug="globex")
     pipelines = [
@@ -83,6 +117,13 @@ def history():
         day_start(13) + dt.timedelta(hours=1),
         day_start(60) + dt.timedelta(hours=5),
         day_start(200) + dt.timedelta(hours=5),
+        now - dt.timedelta(days=1, minutes=-2),
+        now - dt.timedelta(days=1, minutes=2),
+        now - dt.timedelta(days=30, minutes=-2),
+        now - dt.timedelta(days=30, minutes=2),
+        day_start(30) + dt.timedelta(minutes=1),
+        day_start(29) + dt.timedelta(hours=23, minutes=59),
+        day_start(31) + dt.timedelta(hours=12),
     ]
     statuses = [RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.SKIPPED]
     for i, moment in enumerate(moments):
@@ -114,6 +155,9 @@ def test_refresh_rolls_up_closed_days_with_runs_and_views_still_match_v1(history
     assert result.days_rolled_up == len(closed_days_with_runs)
     assert day_start(0).date() not in rolled_up_days()
     assert DailyRunCount.objects.filter(day=day_start(60).date()).count() == 4
+    assert set(
+        DailyPlatformCount.objects.filter(day=day_start(60).date()).values_list("platform", "runs")
+    ) == {("airflow", 2), ("dbt", 2), ("spark", 1)}
     assert_views_match_v1()
     # A second pass finds nothing to do.
     assert refresh_daily_rollup().days_rolled_up == 0
@@ -127,15 +171,17 @@ def test_the_views_read_the_rollup_once_a_day_is_rolled_up(history):
         RunFactory(pipeline=history[0], started_at=day_start(days_ago), status="failed")
         refresh_daily_rollup()
         with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE runs_dailyruncount SET failures = failures + 100 WHERE day = %s",
-                [day_start(days_ago).date()],
-            )
-        for name in VIEWS:
+            for table in ("runs_dailyruncount", "runs_dailyplatformcount"):
+                cursor.execute(
+                    f"UPDATE {table} SET failures = failures + 100 WHERE day = %s",  # noqa: S608
+                    [day_start(days_ago).date()],
+                )
+        for name in (*VIEWS, *TOTALS_VIEWS):
             assert differences_from_v1(name) != [], (name, days_ago)
         # Back to the truth: the next refresh counts the day again.
         RolledUpDay.objects.filter(day=day_start(days_ago).date()).delete()
         DailyRunCount.objects.filter(day=day_start(days_ago).date()).delete()
+        DailyPlatformCount.objects.filter(day=day_start(days_ago).date()).delete()
         refresh_daily_rollup()
         assert_views_match_v1()
 
@@ -147,6 +193,7 @@ def test_a_late_run_on_a_rolled_up_day_invalidates_only_that_day(history):
     RunFactory(pipeline=history[1], started_at=late_day + dt.timedelta(hours=2), status="failed")
     assert rolled_up_days() == before - {late_day.date()}
     assert not DailyRunCount.objects.filter(day=late_day.date()).exists()
+    assert not DailyPlatformCount.objects.filter(day=late_day.date()).exists()
     assert_views_match_v1()
     refresh_daily_rollup()
     assert rolled_up_days() == before
@@ -190,12 +237,35 @@ def test_moving_a_pipeline_to_another_platform_or_client_drops_the_rollup(histor
     pipeline.save()
     assert rolled_up_days() == set()
     assert not DailyRunCount.objects.exists()
+    assert not DailyPlatformCount.objects.exists()
     assert_views_match_v1()
     refresh_daily_rollup()
     pipeline.client = history[2].client
     pipeline.save()
     assert rolled_up_days() == set()
     assert_views_match_v1()
+
+
+def test_deactivated_pipelines_and_clients_keep_the_rollup_and_their_runs_counted(history):
+    # Q8 counts only active pipelines of active clients, yet every run of the window.
+    refresh_daily_rollup()
+    before = rolled_up_days()
+    pipeline = history[1]
+    pipeline.is_active = False
+    pipeline.save()
+    client = history[3].client
+    client.is_active = False
+    client.save()
+    assert rolled_up_days() == before
+    assert_views_match_v1()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pipelines, outcome_runs FROM reporting.q08_platform_failure_rates"
+            " WHERE platform = 'dbt' AND window_label = '30d'"
+        )
+        pipelines, outcome_runs = cursor.fetchone()
+    assert pipelines == 0
+    assert outcome_runs > 0
 
 
 def test_truncating_the_runs_drops_the_rollup(history):
@@ -206,6 +276,7 @@ def test_truncating_the_runs_drops_the_rollup(history):
         cursor.execute("TRUNCATE runs_run")
     assert rolled_up_days() == set()
     assert not DailyRunCount.objects.exists()
+    assert not DailyPlatformCount.objects.exists()
 
 
 def test_renaming_a_pipeline_keeps_the_rollup(history):
@@ -248,8 +319,16 @@ def test_refresh_leaves_days_without_runs_and_days_past_the_horizon_alone(histor
     assert day_start(400).date() not in rolled_up_days()
     assert day_start(5).date() not in rolled_up_days()  # no runs that day
     RolledUpDay.objects.create(day=day_start(400).date(), rolled_up_at=timezone.now())
+    DailyPlatformCount.objects.create(
+        day=day_start(400).date(),
+        platform=Platform.AIRFLOW,
+        **dict.fromkeys(
+            ["runs", "finished_runs", "successes", "failures", "canceled", "skipped"], 1
+        ),
+    )
     assert refresh_daily_rollup().days_pruned == 1
     assert day_start(400).date() not in rolled_up_days()
+    assert not DailyPlatformCount.objects.filter(day=day_start(400).date()).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -296,3 +375,54 @@ def test_a_refresh_outside_a_transaction_vacuums_what_it_wrote_for_index_only_re
 def test_a_refresh_inside_a_transaction_leaves_vacuum_to_later(history):
     assert refresh_daily_rollup().days_rolled_up > 0
     assert all_visible_pages("runs_dailyruncount") == 0
+
+
+def totals_from_counts() -> str:
+    """The per-platform totals that differ from the per-client counts summed (none, when
+    the rollup is consistent)."""
+    return """
+        (SELECT day, platform, runs, finished_runs, successes, failures, canceled, skipped
+         FROM runs_dailyplatformcount
+         EXCEPT ALL
+         SELECT day, platform, sum(runs), sum(finished_runs), sum(successes), sum(failures),
+             sum(canceled), sum(skipped)
+         FROM runs_dailyruncount GROUP BY day, platform)
+        UNION ALL
+        (SELECT day, platform, sum(runs), sum(finished_runs), sum(successes), sum(failures),
+             sum(canceled), sum(skipped)
+         FROM runs_dailyruncount GROUP BY day, platform
+         EXCEPT ALL
+         SELECT day, platform, runs, finished_runs, successes, failures, canceled, skipped
+         FROM runs_dailyplatformcount)
+    """
+
+
+def assert_totals_match_counts() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(totals_from_counts())
+        assert cursor.fetchall() == []
+
+
+def test_the_totals_are_the_counts_summed_over_clients_through_changes(history):
+    refresh_daily_rollup()
+    assert DailyPlatformCount.objects.exists()
+    assert_totals_match_counts()
+    RunFactory(pipeline=history[3], started_at=day_start(13), status="failed")
+    Run.objects.filter(started_at__date=day_start(60).date()).delete()
+    assert_totals_match_counts()
+    refresh_daily_rollup()
+    assert_totals_match_counts()
+    assert_views_match_v1()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_to_the_totals_fills_them_for_the_days_already_rolled_up(history):
+    refresh_daily_rollup()
+    rolled_up = rolled_up_days()
+    call_command("migrate", "runs", "0011", verbosity=0)
+    call_command("migrate", "runs", verbosity=0)
+    assert rolled_up_days() == rolled_up
+    assert set(DailyPlatformCount.objects.values_list("day", flat=True)) == rolled_up
+    assert_totals_match_counts()
+    create_v1_views()
+    assert_views_match_v1()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
 from runs import selectors
-from runs.models import RunStatus
+from runs.models import RolledUpDay, RunStatus
+from runs.reporting import DailyFailures
+from runs.rollups import refresh_daily_rollup
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +127,33 @@ def test_overview_shows_what_fails_client_health_platforms_and_the_daily_chart(s
     assert "Acme Corp" in page[page.index('id="client-health"') :]
     assert "<svg" in page and "Failed and successful runs per day" in page
     assert "airflow" in page[page.index('id="platforms"') :]
+
+
+def q1_summed_per_day(days: int) -> list[tuple[dt.date, int, int]]:
+    """What the overview's chart showed when it summed Q1 itself, days without runs as 0."""
+    today = timezone.now().astimezone(dt.UTC).date()
+    totals = {
+        row["bucket_start"].astimezone(dt.UTC).date(): (row["successes"], row["failures"])
+        for row in DailyFailures.objects.values("bucket_start").annotate(
+            successes=Sum("successes"), failures=Sum("failures")
+        )
+    }
+    return [
+        (day, *totals.get(day, (0, 0)))
+        for day in (today - dt.timedelta(days=days - 1 - offset) for offset in range(days))
+    ]
+
+
+def test_the_overview_chart_shows_q1_summed_over_clients_and_platforms(demo):
+    more_history(runs=80)  # runs over the last four days, on several clients
+    chart = [(d.bucket_start, d.successes, d.failures) for d in selectors.failures_per_day()]
+    assert chart == q1_summed_per_day(30)
+    assert sum(successes + failures for _, successes, failures in chart) > 0
+    refresh_daily_rollup()
+    assert RolledUpDay.objects.exists()
+    assert [
+        (d.bucket_start, d.successes, d.failures) for d in selectors.failures_per_day()
+    ] == q1_summed_per_day(30)
 
 
 def test_overview_without_clients_says_how_to_create_one(staff_client):
