@@ -298,13 +298,21 @@ def first_rows_and_count(rows: QuerySet, *, limit: int | None) -> tuple[list[dic
     return first, first[0]["total_rows"] if first else 0
 
 
-def sections_of(rows: QuerySet, *, section: str, limit: int) -> Sections:
+def sections_of(
+    rows: QuerySet, *, section: str, limit: int, fetch_shown_by_pk: bool = False
+) -> Sections:
     """Split ``rows`` (ordered) by the value of ``section``: the size of each section and its
     first ``limit`` rows, in one query.
 
     The database counts and ranks (window functions over one read of the view) and sends at
     most ``limit`` rows per section, so a page over 10,000 pipelines neither transfers nor
     builds 10,000 rows to show 200 of them and the totals.
+
+    Ranking sorts every row of the view, each with all its columns: for the flaky ranking,
+    10,000 rows of text spilled to disk and cost more than the view itself. With
+    ``fetch_shown_by_pk``, the ranking reads only the section and ordering columns, and the
+    rows shown are read again by primary key in the same statement (so both reads see the
+    same data and the same clock). Only for a view whose rows are cheap to look up by key.
     """
     order_by = list(rows.query.order_by)
     ranked = rows.annotate(
@@ -313,13 +321,37 @@ def sections_of(rows: QuerySet, *, section: str, limit: int) -> Sections:
     ).filter(section_rank__lte=limit)
     counts: dict[str, int] = {}
     first: dict[str, list[dict]] = defaultdict(list)
-    for row in ranked.values():
+    for row in shown_rows_by_pk(ranked) if fetch_shown_by_pk else ranked.values():
         key = row[section]
         counts[key] = row["section_size"]
         first[key].append(row)
     for section_rows in first.values():
         section_rows.sort(key=lambda row: row["section_rank"])
     return Sections(counts, dict(first))
+
+
+def shown_rows_by_pk(ranked: QuerySet) -> list[dict]:
+    """Every column of the rows that ``ranked`` (annotated with section_size and
+    section_rank) keeps, with those two: the ranking computes only its narrow columns, and a
+    lookup per kept row, one that LATERAL and OFFSET 0 keep the planner from turning into a
+    second read of the whole view, fetches the rest."""
+    narrow_sql, params = (
+        ranked.order_by().values_list("pk", "section_size", "section_rank").query.sql_with_params()
+    )
+    meta = ranked.model._meta
+    # The alias the router gives the ranking (the replica for page reads when there is one).
+    database = connections[ranked.db]
+    quote = database.ops.quote_name
+    # Identifiers come from the model and the ranking from the ORM; values stay parameters.
+    query = (
+        f"SELECT shown.*, ranked.section_size, ranked.section_rank FROM ({narrow_sql}) AS ranked"  # noqa: S608
+        f" CROSS JOIN LATERAL (SELECT * FROM {quote(meta.db_table)} AS v"
+        f" WHERE v.{quote(meta.pk.column)} = ranked.pk OFFSET 0) AS shown"
+    )
+    with database.cursor() as cursor:
+        cursor.execute(query, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def flaky_ranking() -> QuerySet[Flakiness]:

@@ -11,13 +11,17 @@ from collections.abc import Sequence
 
 from django import template
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from runs.selectors import RunCell
 from runs.templatetags.chm_format import to_the_minute
 
 register = template.Library()
 
+NO_RUNS = mark_safe(
+    '<span class="strip" role="img" aria-label="Last 0 runs, oldest first: none">'
+    '<span class="muted">no runs</span></span>'
+)
 CELL = '<span class="cell status-{}" title="{}: {}, started {} UTC"></span>'
 
 
@@ -26,10 +30,7 @@ def run_strip(runs: Sequence[RunCell]) -> SafeString:
     """One cell per run with its id, status and start in the title; the statuses in order
     as the strip's text alternative."""
     if not runs:
-        return format_html(
-            '<span class="strip" role="img" aria-label="Last 0 runs, oldest first: none">{}</span>',
-            format_html('<span class="muted">no runs</span>'),
-        )
+        return NO_RUNS
     cells = format_html_join(
         "",
         CELL,

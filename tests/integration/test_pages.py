@@ -341,6 +341,30 @@ def test_sections_count_every_row_but_send_only_the_first_of_each_in_order():
     assert problems.first_rows("stuck") == []
 
 
+def test_sections_fetched_by_key_are_the_sections_ranked_whole():
+    now = timezone.now()
+    # Alternating, streaky and short histories: flaky, stable and insufficient sections.
+    for pipeline_number in range(9):
+        pipeline = PipelineFactory()
+        for i in range(4 + 2 * pipeline_number):
+            failed = i % (pipeline_number % 3 + 1) == 0
+            RunFactory(
+                pipeline=pipeline,
+                status=RunStatus.FAILED if failed else RunStatus.SUCCESS,
+                started_at=now - (i + 1) * HOUR,
+            )
+    PipelineFactory()
+
+    whole = selectors.sections_of(selectors.flaky_ranking(), section="verdict", limit=2)
+    by_key = selectors.sections_of(
+        selectors.flaky_ranking(), section="verdict", limit=2, fetch_shown_by_pk=True
+    )
+
+    assert set(whole.counts) == {"flaky", "stable", "insufficient history"}
+    assert by_key.counts == whole.counts
+    assert by_key.rows == whole.rows
+
+
 def test_first_rows_and_count_counts_beyond_the_rows_it_sends():
     now = timezone.now()
     for streak in (1, 3, 2):

@@ -7,6 +7,7 @@ and the other lacks, in one statement (so both read the same clock).
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from django.db import connection
@@ -15,17 +16,27 @@ from psycopg import sql
 SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql"
 
 
-def install_temporary_version(name: str, version: int) -> str:
+def install_temporary_version(name: str, version: int, *, clock: dt.datetime | None = None) -> str:
     """Version ``version`` of ``reporting.<name>`` as the temporary view ``<name>_v<version>``
-    (replaced if the session has one already); answers its name."""
+    (replaced if the session has one already); answers its name. With ``clock``, the view
+    reads it as the time of the statement (runs placed exactly on a window's edge)."""
     temporary = f"{name}_v{version}"
     definition = (SQL_DIR / f"{temporary}.sql").read_text()
-    statement = f"CREATE VIEW reporting.{name} "
-    assert statement in definition, f"{temporary}.sql no longer creates reporting.{name}"
+    statement = next(
+        (
+            f"{verb} reporting.{name} "
+            for verb in ("CREATE VIEW", "CREATE OR REPLACE VIEW")
+            if f"{verb} reporting.{name} " in definition
+        ),
+        None,
+    )
+    assert statement, f"{temporary}.sql no longer creates reporting.{name}"
+    definition = definition.replace(statement, f"CREATE OR REPLACE TEMPORARY VIEW {temporary} ", 1)
     with connection.cursor() as cursor:
-        cursor.execute(
-            definition.replace(statement, f"CREATE OR REPLACE TEMPORARY VIEW {temporary} ", 1)
-        )
+        if clock is not None:
+            literal = sql.Literal(clock).as_string(cursor.connection) + "::timestamptz"
+            definition = definition.replace("statement_timestamp()", literal)
+        cursor.execute(definition)
     return temporary
 
 
