@@ -299,9 +299,10 @@ def _database_options(options: dict) -> dict:
     return options
 
 
-# django-prometheus's backend is Django's PostgreSQL backend that also counts queries,
-# connection attempts and errors by type.
-DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+# django-prometheus's backend (Django's PostgreSQL backend that also counts queries, connection
+# attempts and errors by type), with a health check that needs no round trip while the
+# connection is idle and sound (chm_project/postgresql/base.py).
+DATABASES["default"]["ENGINE"] = "chm_project.postgresql"
 DATABASES["default"]["OPTIONS"] = _database_options(DATABASES["default"]["OPTIONS"])
 
 # Read scaling: pages read clients, pipelines, runs, alert rules and the reporting views from
@@ -314,7 +315,7 @@ if DATABASE_REPLICA_URL:
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
-    DATABASES["replica"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    DATABASES["replica"]["ENGINE"] = "chm_project.postgresql"
     DATABASES["replica"]["OPTIONS"] = _database_options(
         {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 2)}
         | DATABASES["replica"].get("OPTIONS", {})

@@ -24,6 +24,7 @@ meets a stored run R:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -457,12 +458,18 @@ class _PreparingCursor(psycopg.Cursor):
         return super().execute(query, params, prepare=prepare, binary=binary)
 
 
+@functools.cache
+def _counted_cursor_class(alias: str, vendor: str) -> type[psycopg.Cursor]:
+    # django-prometheus builds a new class on every call: once per connection alias is enough.
+    return ExportingCursorWrapper(_PreparingCursor, alias, vendor)
+
+
 def _prepared_cursor():
     """A Django cursor (errors translated, queries logged and counted as for any other) over
     a _PreparingCursor of the request's connection: in its transaction, if there is one."""
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    factory = ExportingCursorWrapper(_PreparingCursor, connection.alias, connection.vendor)
+    factory = _counted_cursor_class(connection.alias, connection.vendor)
     with connection.wrap_database_errors:
         cursor = factory(connection.connection)
     if connection.queries_logged:
