@@ -4,20 +4,26 @@ What it does, all on loopback and bounded in time:
 
 1. creates a throw-away database ``<DATABASE name>_bench_ingest`` with Django's test-database
    machinery (migrations included) and drops it at the end;
-2. measures the floors with raw psycopg on a twin of ``runs_run`` (``LIKE runs_run INCLUDING
-   ALL`` plus its foreign key, so indexes, checks and the generated column cost the same):
-   one autocommit ``INSERT … ON CONFLICT`` per row on one connection, and batched upserts of
-   1,000 rows per statement (``unnest`` arrays, ``ON CONFLICT DO NOTHING``);
+2. measures the floors with raw psycopg on ``runs_run`` itself, the table the API writes
+   (its indexes, checks, generated column and the statement triggers that keep the
+   dashboards' per-pipeline state and daily rollup): one autocommit ``INSERT … ON CONFLICT``
+   per row on one connection, and batched upserts of 1,000 rows per statement (``unnest``
+   arrays, ``ON CONFLICT DO NOTHING``); then the same on a twin without the triggers
+   (``LIKE runs_run INCLUDING ALL`` plus its foreign key), printed for reference;
 3. starts gunicorn on a free port against that database and measures, with keep-alive HTTP
-   senders in threads: single-run ``POST /api/v1/runs/``, batches of 1,000 runs, and
-   OpenLineage START + COMPLETE events on ``POST /api/v1/lineage``. The senders share the
+   senders in threads: ``GET /healthz``, single-run ``POST /api/v1/runs/``, batches of 1,000
+   runs, and OpenLineage START + COMPLETE events on ``POST /api/v1/lineage``. Floors and HTTP
+   alternate in BENCH_INGEST_ROUNDS rounds (5), and each ratio is the median of the rounds'
+   own ratios, so that a drift of the shared cores' speed between phases does not end up in
+   it. The senders share the
    machine's cores with gunicorn and PostgreSQL, so they are kept light: each request is
    encoded in full (request line, headers, body) before timing starts and written to a
    plain socket, and only the status line and Content-Length of the answer are parsed;
 4. when ``wrk`` is installed, measures ``GET /healthz`` and single-run ingest once more with it
    (``bench/wrk_single_run.lua``: one new run per request), as a cross-check by a sender
    written in C (BENCH_WRK=0 skips it);
-5. prints runs/s (events/s for OpenLineage) and the ratios against the targets.
+5. prints runs/s (events/s for OpenLineage), medians over the rounds, and the ratios against
+   the targets.
 
     .venv/bin/python bench/ingest.py
     BENCH_INGEST_SENDERS=16 BENCH_GUNICORN_WORKERS=3 .venv/bin/python bench/ingest.py
@@ -33,11 +39,13 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 from _django_setup import ROOT, setup_django  # noqa: E402
@@ -52,16 +60,21 @@ from inventory.models import Pipeline  # noqa: E402
 
 SENDERS = int(os.environ.get("BENCH_INGEST_SENDERS", "8"))
 BATCH_SENDERS = int(os.environ.get("BENCH_INGEST_BATCH_SENDERS", "2"))
-SINGLE_RUNS = int(os.environ.get("BENCH_INGEST_SINGLE_RUNS", "4000"))
-BATCHES = int(os.environ.get("BENCH_INGEST_BATCHES", "30"))
-LINEAGE_RUNS = int(os.environ.get("BENCH_INGEST_LINEAGE_RUNS", "2000"))
-FLOOR_SINGLE_ROWS = int(os.environ.get("BENCH_FLOOR_SINGLE_ROWS", "5000"))
-FLOOR_BATCHES = int(os.environ.get("BENCH_FLOOR_BATCHES", "60"))
+# Every measurement is taken once per round, floors and HTTP alternating, and the ratios are
+# the median of the rounds' own ratios: on a shared machine the cores' speed drifts within a
+# minute, and a floor taken at one moment and the HTTP figures at another measure the drift.
+ROUNDS = int(os.environ.get("BENCH_INGEST_ROUNDS", "5"))
+# Per round:
+SINGLE_RUNS = int(os.environ.get("BENCH_INGEST_SINGLE_RUNS", "1500"))
+BATCHES = int(os.environ.get("BENCH_INGEST_BATCHES", "8"))
+LINEAGE_RUNS = int(os.environ.get("BENCH_INGEST_LINEAGE_RUNS", "500"))
+FLOOR_SINGLE_ROWS = int(os.environ.get("BENCH_FLOOR_SINGLE_ROWS", "1500"))
+FLOOR_BATCHES = int(os.environ.get("BENCH_FLOOR_BATCHES", "12"))
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS", "4"))
 # gthread keeps connections alive; sync workers close each one after the response.
 WORKER_CLASS = os.environ.get("BENCH_GUNICORN_WORKER_CLASS", "gthread")
-PHASE_SECONDS = float(os.environ.get("BENCH_PHASE_SECONDS", "40"))
+PHASE_SECONDS = float(os.environ.get("BENCH_PHASE_SECONDS", "20"))
 # BENCH_RUN_TRIGGERS=0 disables the user triggers on runs_run (the dashboards' derived tables)
 # in the throw-away database: what the HTTP path costs apart from them. A diagnostic only.
 RUN_TRIGGERS = os.environ.get("BENCH_RUN_TRIGGERS", "1") != "0"
@@ -105,22 +118,26 @@ def lineage_event(number: int, event_type: str) -> dict:
 
 # --- Floors -----------------------------------------------------------------------------------
 
+# The floors write with raw psycopg into runs_run itself (its indexes, checks, generated column
+# and the statement triggers that keep the dashboards' per-pipeline state and daily rollup: what
+# any writer of a run pays in the database) and, for reference, into a twin without the triggers
+# (LIKE runs_run INCLUDING ALL plus its foreign key).
 TWIN = "bench_ingest_twin_run"
-TWIN_INSERT = f"""
-INSERT INTO {TWIN} (pipeline_id, external_run_id, status, started_at, finished_at,
-                    error_message, metadata, created_at, updated_at)
+SINGLE_INSERT = """
+INSERT INTO {table} (pipeline_id, external_run_id, status, started_at, finished_at,
+                     error_message, metadata, created_at, updated_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, now(), now())
 ON CONFLICT (pipeline_id, external_run_id) DO NOTHING
-"""  # noqa: S608 (constant table name)
-TWIN_BATCH_INSERT = f"""
-INSERT INTO {TWIN} (pipeline_id, external_run_id, status, started_at, finished_at,
-                    error_message, metadata, created_at, updated_at)
+"""
+BATCH_INSERT = """
+INSERT INTO {table} (pipeline_id, external_run_id, status, started_at, finished_at,
+                     error_message, metadata, created_at, updated_at)
 SELECT i.*, now(), now() FROM unnest(
     %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[],
     %s::jsonb[]
 ) AS i
 ON CONFLICT (pipeline_id, external_run_id) DO NOTHING
-"""  # noqa: S608 (constant table name)
+"""
 
 
 def psycopg_params() -> dict:
@@ -149,43 +166,54 @@ def twin_rows(count: int, pipeline_ids: list[int], prefix: str) -> list[tuple]:
     return rows
 
 
-def measure_floors(pipeline_ids: list[int]) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Floors:
+    single: float
+    batched: float
+
+
+def measure_floors(pipeline_ids: list[int], table: str, round_number: int) -> Floors:
+    """Single-row autocommit upserts on one connection, then batches of 1,000 rows per
+    statement, into ``table``; each phase bounded by PHASE_SECONDS."""
+    single_insert = SINGLE_INSERT.format(table=table)
+    batch_insert = BATCH_INSERT.format(table=table)
+    with psycopg.connect(**psycopg_params(), autocommit=True) as conn:
+        rows = twin_rows(FLOOR_SINGLE_ROWS, pipeline_ids, f"floor-single-{table}-{round_number}")
+        deadline = time.monotonic() + PHASE_SECONDS
+        started = time.perf_counter()
+        done = 0
+        with conn.cursor() as cursor:
+            for row in rows:
+                cursor.execute(single_insert, row)
+                done += 1
+                if done % 500 == 0 and time.monotonic() > deadline:
+                    break
+        single = done / (time.perf_counter() - started)
+
+        rows = twin_rows(
+            FLOOR_BATCHES * BATCH_SIZE, pipeline_ids, f"floor-batch-{table}-{round_number}"
+        )
+        batches = [rows[i : i + BATCH_SIZE] for i in range(0, len(rows), BATCH_SIZE)]
+        deadline = time.monotonic() + PHASE_SECONDS
+        started = time.perf_counter()
+        done = 0
+        with conn.cursor() as cursor:
+            for batch in batches:
+                cursor.execute(batch_insert, [list(column) for column in zip(*batch, strict=True)])
+                done += len(batch)
+                if time.monotonic() > deadline:
+                    break
+        batched = done / (time.perf_counter() - started)
+    return Floors(single, batched)
+
+
+def create_twin() -> None:
     with psycopg.connect(**psycopg_params(), autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {TWIN}")
         conn.execute(f"CREATE TABLE {TWIN} (LIKE runs_run INCLUDING ALL)")
         conn.execute(
             f"ALTER TABLE {TWIN} ADD FOREIGN KEY (pipeline_id) REFERENCES inventory_pipeline (id)"
         )
-        try:
-            rows = twin_rows(FLOOR_SINGLE_ROWS, pipeline_ids, "floor-single")
-            deadline = time.monotonic() + PHASE_SECONDS
-            started = time.perf_counter()
-            done = 0
-            with conn.cursor() as cursor:
-                for row in rows:
-                    cursor.execute(TWIN_INSERT, row)
-                    done += 1
-                    if done % 500 == 0 and time.monotonic() > deadline:
-                        break
-            single = done / (time.perf_counter() - started)
-
-            rows = twin_rows(FLOOR_BATCHES * BATCH_SIZE, pipeline_ids, "floor-batch")
-            batches = [rows[i : i + BATCH_SIZE] for i in range(0, len(rows), BATCH_SIZE)]
-            deadline = time.monotonic() + PHASE_SECONDS
-            started = time.perf_counter()
-            done = 0
-            with conn.cursor() as cursor:
-                for batch in batches:
-                    cursor.execute(
-                        TWIN_BATCH_INSERT, [list(column) for column in zip(*batch, strict=True)]
-                    )
-                    done += len(batch)
-                    if time.monotonic() > deadline:
-                        break
-            batched = done / (time.perf_counter() - started)
-        finally:
-            conn.execute(f"DROP TABLE IF EXISTS {TWIN}")
-    return single, batched
 
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -313,17 +341,22 @@ def encode_request(port: int, key: str, path: str, body: bytes | None) -> bytes:
     return head.encode() + (body or b"")
 
 
+# Unexpected answers and connection errors of every phase; any of them fails the benchmark.
+ERRORS: list[str] = []
+
+
 def send_all(
     port: int, key: str, path: str, shares: list[list[bytes | None]], ok: set[int]
-) -> tuple[int, float, list[str]]:
+) -> tuple[int, float]:
     """Send each share of bodies over its own keep-alive connection (POST, or GET for a None
-    body), all started behind a barrier. Answers (requests sent, seconds, errors)."""
+    body), all started behind a barrier. Answers (requests sent, seconds); errors go to
+    ERRORS."""
     senders = len(shares)
     requests = [[encode_request(port, key, path, body) for body in share] for share in shares]
     barrier = threading.Barrier(senders + 1)
     deadline = time.monotonic() + PHASE_SECONDS
     sent = [0] * senders
-    errors: list[str] = []
+    errors = ERRORS
 
     def sender(n: int) -> None:
         conn = Sender(port)
@@ -348,11 +381,12 @@ def send_all(
     started = time.perf_counter()
     for thread in threads:
         thread.join()
-    return sum(sent), time.perf_counter() - started, errors
+    return sum(sent), time.perf_counter() - started
 
 
-def run_wrk(port: int, key: str, path: str, *script_args: str) -> tuple[float, list[str]]:
-    """wrk's requests/s for ``path`` (2 threads, 16 connections), and its error lines."""
+def run_wrk(port: int, key: str, path: str, *script_args: str) -> float:
+    """wrk's requests/s for ``path`` (2 threads, 16 connections); its error lines go to
+    ERRORS."""
     command = [WRK, "-t2", "-c16", f"-d{WRK_SECONDS}s"]
     if script_args:
         command += ["-s", str(ROOT / "bench" / "wrk_single_run.lua")]
@@ -361,69 +395,70 @@ def run_wrk(port: int, key: str, path: str, *script_args: str) -> tuple[float, l
         command += ["--", *script_args]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s*([\d.]+)", output).group(1))
-    errors = [
+    ERRORS.extend(
         f"wrk {path}: {line.strip()}"
         for line in output.splitlines()
         if "Non-2xx" in line or "Socket errors" in line
-    ]
-    return rate, errors
+    )
+    return rate
 
 
-def measure_http(
-    port: int, key: str
-) -> tuple[float, float, float, float, tuple[float, float] | None, list[str]]:
-    errors: list[str] = []
+@dataclass(frozen=True)
+class Round:
+    """One round's rates: rows/s for the floors, req/s, runs/s or events/s for HTTP."""
+
+    floors: Floors
+    twin: Floors
+    health: float
+    single: float
+    batch: float
+    lineage: float
+
+
+def measure_http(port: int, key: str, round_number: int) -> tuple[float, float, float, float]:
+    """/healthz, single-run, batch and OpenLineage rates over HTTP: new runs in every round."""
 
     def encode(items: list) -> list[bytes]:
         return [json.dumps(item).encode() for item in items]
 
-    # Warm every worker thread's database connection and imports before timing.
-    warm = encode([run_item(n, "warm") for n in range(WORKERS * THREADS * 4)])
-    send_all(port, key, "/api/v1/runs/", split(warm, SENDERS), {201})
-
     # What this machine gives a Django request with one query at this moment: /healthz.
     probes: list[bytes | None] = [None] * SINGLE_RUNS
-    count, seconds, errs = send_all(port, key, "/healthz", split(probes, SENDERS), {200})
-    errors += errs
+    count, seconds = send_all(port, key, "/healthz", split(probes, SENDERS), {200})
     health_rate = count / seconds
 
-    singles = encode([run_item(n, "single") for n in range(SINGLE_RUNS)])
-    count, seconds, errs = send_all(port, key, "/api/v1/runs/", split(singles, SENDERS), {201})
-    errors += errs
+    singles = encode([run_item(n, f"single-{round_number}") for n in range(SINGLE_RUNS)])
+    count, seconds = send_all(port, key, "/api/v1/runs/", split(singles, SENDERS), {201})
     single_rate = count / seconds
 
     batches = encode(
-        [[run_item(b * BATCH_SIZE + n, "batch") for n in range(BATCH_SIZE)] for b in range(BATCHES)]
+        [
+            [run_item(b * BATCH_SIZE + n, f"batch-{round_number}") for n in range(BATCH_SIZE)]
+            for b in range(BATCHES)
+        ]
     )
-    count, seconds, errs = send_all(
-        port, key, "/api/v1/runs/", split(batches, BATCH_SENDERS), {200}
-    )
-    errors += errs
+    count, seconds = send_all(port, key, "/api/v1/runs/", split(batches, BATCH_SENDERS), {200})
     batch_rate = count * BATCH_SIZE / seconds
 
     # Each sender reports its own runs, START then COMPLETE, as a scheduler would.
+    first = round_number * LINEAGE_RUNS
     shares = [
         encode(
             [
                 lineage_event(n, event_type)
-                for n in range(sender, LINEAGE_RUNS, SENDERS)
+                for n in range(first + sender, first + LINEAGE_RUNS, SENDERS)
                 for event_type in ("START", "COMPLETE")
             ]
         )
         for sender in range(SENDERS)
     ]
-    count, seconds, errs = send_all(port, key, "/api/v1/lineage", shares, {200, 201})
-    errors += errs
+    count, seconds = send_all(port, key, "/api/v1/lineage", shares, {200, 201})
     lineage_rate = count / seconds
+    return health_rate, single_rate, batch_rate, lineage_rate
 
-    wrk_rates = None
-    if WRK:
-        wrk_health, errs = run_wrk(port, key, "/healthz")
-        errors += errs
-        wrk_single, errs = run_wrk(port, key, "/api/v1/runs/", key, f"wrk-{time.time_ns()}")
-        errors += errs
-        wrk_rates = (wrk_health, wrk_single)
-    return health_rate, single_rate, batch_rate, lineage_rate, wrk_rates, errors
+
+def spread(ratios: list[float]) -> str:
+    """The median of per-round ratios, with their range."""
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 def main() -> int:
@@ -433,19 +468,31 @@ def main() -> int:
     started = time.monotonic()
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     process = None
+    rounds: list[Round] = []
+    wrk_rates = None
     try:
         client, key = create_client(slug="bench", name="Benchmark")
         pipeline_ids = [
             Pipeline.objects.create(client=client, slug=f"p{n}").pk for n in range(PIPELINES)
         ]
-        single_floor, batch_floor = measure_floors(pipeline_ids)
         if not RUN_TRIGGERS:
             with connection.cursor() as cursor:
                 cursor.execute("ALTER TABLE runs_run DISABLE TRIGGER USER")
+        create_twin()
         connection.close()
         port = free_port()
         process = start_gunicorn(port)
-        health, single, batch, lineage, wrk_rates, errors = measure_http(port, key)
+        # Warm every worker thread's database connection and imports before timing.
+        warm = [json.dumps(run_item(n, "warm")).encode() for n in range(WORKERS * THREADS * 4)]
+        send_all(port, key, "/api/v1/runs/", split(warm, SENDERS), {201})
+        for round_number in range(ROUNDS):
+            floors = measure_floors(pipeline_ids, "runs_run", round_number)
+            twin = measure_floors(pipeline_ids, TWIN, round_number)
+            rounds.append(Round(floors, twin, *measure_http(port, key, round_number)))
+        if WRK:
+            wrk_health = run_wrk(port, key, "/healthz")
+            wrk_single = run_wrk(port, key, "/api/v1/runs/", key, f"wrk-{time.time_ns()}")
+            wrk_rates = (wrk_health, wrk_single)
     finally:
         if process is not None:
             stop(process)
@@ -455,39 +502,76 @@ def main() -> int:
     threads = f" x {THREADS} threads" if WORKER_CLASS == "gthread" else ""
     print(
         f"gunicorn: {WORKERS} {WORKER_CLASS} workers{threads}; HTTP senders: {SENDERS} threads; "
-        f"run triggers: {'on' if RUN_TRIGGERS else 'OFF (diagnostic)'}"
+        f"run triggers: {'on' if RUN_TRIGGERS else 'OFF (diagnostic)'}; {ROUNDS} rounds, "
+        "floors and HTTP alternating; rates are medians of the rounds, ratios the median "
+        "(range) of each round's own ratio"
     )
+
+    def rate(pick) -> float:
+        return statistics.median([pick(r) for r in rounds])
+
+    def ratio(numerator, denominator) -> str:
+        return spread([numerator(r) / denominator(r) for r in rounds])
+
     rows = [
-        ("floor: psycopg single-row autocommit upsert", single_floor, "rows/s", ""),
-        ("floor: psycopg batched upsert (1,000/statement)", batch_floor, "rows/s", ""),
+        (
+            "floor: psycopg single-row autocommit upsert",
+            rate(lambda r: r.floors.single),
+            "rows/s",
+            "",
+        ),
+        (
+            "floor: psycopg batched upsert (1,000/statement)",
+            rate(lambda r: r.floors.batched),
+            "rows/s",
+            "",
+        ),
+        (
+            "reference: single-row upsert, twin without triggers",
+            rate(lambda r: r.twin.single),
+            "rows/s",
+            "",
+        ),
+        (
+            "reference: batched upsert, twin without triggers",
+            rate(lambda r: r.twin.batched),
+            "rows/s",
+            "",
+        ),
         (
             "reference: GET /healthz (Django, one query)",
-            health,
+            rate(lambda r: r.health),
             "req/s",
-            f"{health / single_floor:.2f} x single-row floor",
+            f"{ratio(lambda r: r.health, lambda r: r.floors.single)} x single-row floor",
         ),
         (
             "HTTP single-run ingest",
-            single,
+            rate(lambda r: r.single),
             "runs/s",
-            f"{single / single_floor:.2f} x single-row floor (target >= {TARGET_SINGLE}); "
-            f"{single / health:.2f} x /healthz",
+            f"{ratio(lambda r: r.single, lambda r: r.floors.single)} x single-row floor"
+            f" (target >= {TARGET_SINGLE}); {ratio(lambda r: r.single, lambda r: r.twin.single)}"
+            f" x twin; {ratio(lambda r: r.single, lambda r: r.health)} x /healthz",
         ),
         (
             "HTTP batch ingest (1,000 per request)",
-            batch,
+            rate(lambda r: r.batch),
             "runs/s",
-            f"{batch / batch_floor:.2f} x batched floor (target >= {TARGET_BATCH})",
+            f"{ratio(lambda r: r.batch, lambda r: r.floors.batched)} x batched floor"
+            f" (target >= {TARGET_BATCH}); {ratio(lambda r: r.batch, lambda r: r.twin.batched)}"
+            " x twin",
         ),
         (
             "OpenLineage events (START + COMPLETE)",
-            lineage,
+            rate(lambda r: r.lineage),
             "events/s",
-            f"{lineage / single:.2f} x single-run (target >= {TARGET_LINEAGE})",
+            f"{ratio(lambda r: r.lineage, lambda r: r.single)} x single-run"
+            f" (target >= {TARGET_LINEAGE})",
         ),
     ]
     if wrk_rates:
+        # After the rounds: against the median floors.
         wrk_health, wrk_single = wrk_rates
+        single_floor, twin_floor = rate(lambda r: r.floors.single), rate(lambda r: r.twin.single)
         rows += [
             (
                 "wrk: GET /healthz (2 threads, 16 connections)",
@@ -500,14 +584,14 @@ def main() -> int:
                 wrk_single,
                 "runs/s",
                 f"{wrk_single / single_floor:.2f} x single-row floor (target >= {TARGET_SINGLE}); "
-                f"{wrk_single / wrk_health:.2f} x /healthz",
+                f"{wrk_single / twin_floor:.2f} x twin; {wrk_single / wrk_health:.2f} x /healthz",
             ),
         ]
-    for label, rate, unit, ratio in rows:
-        print(f"{label:<52} {rate:>10,.0f} {unit:<9} {ratio}")
+    for label, value, unit, note in rows:
+        print(f"{label:<52} {value:>10,.0f} {unit:<9} {note}")
     print(f"elapsed: {time.monotonic() - started:.0f} s")
-    if errors:
-        print(f"{len(errors)} error responses, first: {errors[:3]}")
+    if ERRORS:
+        print(f"{len(ERRORS)} error responses, first: {ERRORS[:3]}")
         return 1
     return 0
 

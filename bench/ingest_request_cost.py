@@ -1,5 +1,6 @@
 """CPU time of one request in a web worker: ``GET /healthz`` against a single-run
-``POST /api/v1/runs/``, called straight through Django's WSGI handler (what gunicorn calls,
+``POST /api/v1/runs/`` and an OpenLineage event (``POST /api/v1/lineage``, a run's START then
+its COMPLETE), called straight through Django's WSGI handler (what gunicorn calls,
 middleware included, without gunicorn and without any HTTP client).
 
 Process CPU time moves far less than throughput when other work shares the cores, so this is
@@ -77,6 +78,24 @@ def run_body(number: int) -> bytes:
     ).encode()
 
 
+def lineage_body(number: int) -> bytes:
+    """Event ``number``: even numbers start a run, odd ones complete the run started before."""
+    run = number // 2
+    event_type = "START" if number % 2 == 0 else "COMPLETE"
+    return json.dumps(
+        {
+            "eventType": event_type,
+            "eventTime": f"2026-03-01T00:0{3 * (number % 2)}:00+00:00",
+            "producer": "https://example.com/chm-bench",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "run": {"runId": f"00000000-0000-7000-8000-{run:012d}"},
+            "job": {"namespace": "bench", "name": f"p{run % PIPELINES}"},
+            "inputs": [],
+            "outputs": [],
+        }
+    ).encode()
+
+
 def main() -> int:
     base_name = connection.settings_dict["NAME"]
     connection.settings_dict.setdefault("TEST", {})
@@ -95,8 +114,19 @@ def main() -> int:
         def ingest() -> str:
             return wsgi_call(application, "POST", "/api/v1/runs/", run_body(next(numbers)), key)
 
+        events = iter(range(10**9))
+
+        def lineage() -> str:
+            return wsgi_call(
+                application, "POST", "/api/v1/lineage", lineage_body(next(events)), key
+            )
+
         results = {}
-        for label, request, expected in (("healthz", healthz, "200"), ("ingest", ingest, "201")):
+        for label, request, expected in (
+            ("healthz", healthz, "200"),
+            ("ingest", ingest, "201"),
+            ("lineage", lineage, "20"),
+        ):
             for _ in range(REQUESTS):  # warm connections, imports and prepared statements
                 assert request().startswith(expected)
             cpu, wall = [], []
@@ -125,6 +155,8 @@ def main() -> int:
         )
     ratio = results["ingest"][0] / results["healthz"][0]
     print(f"single-run ingest costs {ratio:.1f} x the CPU of /healthz in the worker")
+    ratio = results["lineage"][0] / results["ingest"][0]
+    print(f"an OpenLineage event costs {ratio:.2f} x the CPU of a single-run request")
     return 0
 
 
