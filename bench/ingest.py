@@ -48,6 +48,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+import _ingest_bodies as bodies  # noqa: E402
 from _django_setup import ROOT, setup_django  # noqa: E402
 
 setup_django()
@@ -87,33 +88,13 @@ TARGET_SINGLE = 0.30
 TARGET_BATCH = 0.50
 TARGET_LINEAGE = 0.80
 
-T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-
 
 def run_item(number: int, prefix: str) -> dict:
-    started = T0 + dt.timedelta(seconds=number)
-    return {
-        "pipeline": f"p{number % PIPELINES}",
-        "external_run_id": f"{prefix}-{number}",
-        "status": "success",
-        "started_at": started.isoformat(),
-        "finished_at": (started + dt.timedelta(minutes=3)).isoformat(),
-        "metadata": {"attempt": 1},
-    }
+    return bodies.run_item(number, prefix, PIPELINES)
 
 
 def lineage_event(number: int, event_type: str) -> dict:
-    when = T0 + dt.timedelta(seconds=number, minutes=0 if event_type == "START" else 3)
-    return {
-        "eventType": event_type,
-        "eventTime": when.isoformat(),
-        "producer": "https://example.com/chm-bench",
-        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-        "run": {"runId": f"00000000-0000-7000-8000-{number:012d}"},
-        "job": {"namespace": "bench", "name": f"p{number % PIPELINES}"},
-        "inputs": [],
-        "outputs": [],
-    }
+    return bodies.lineage_event(number, event_type, PIPELINES)
 
 
 # --- Floors -----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import pstats
 import sys
 import time
 
+import _ingest_bodies as bodies  # noqa: E402
 from _django_setup import setup_django  # noqa: E402
 
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
@@ -66,34 +67,13 @@ def wsgi_call(application, method: str, path: str, body: bytes = b"", key: str =
 
 
 def run_body(number: int) -> bytes:
-    return json.dumps(
-        {
-            "pipeline": f"p{number % PIPELINES}",
-            "external_run_id": f"cost-{number}",
-            "status": "success",
-            "started_at": "2026-03-01T00:00:00+00:00",
-            "finished_at": "2026-03-01T00:03:00+00:00",
-            "metadata": {"attempt": 1},
-        }
-    ).encode()
+    return json.dumps(bodies.run_item(number, "cost", PIPELINES)).encode()
 
 
 def lineage_body(number: int) -> bytes:
     """Event ``number``: even numbers start a run, odd ones complete the run started before."""
-    run = number // 2
     event_type = "START" if number % 2 == 0 else "COMPLETE"
-    return json.dumps(
-        {
-            "eventType": event_type,
-            "eventTime": f"2026-03-01T00:0{3 * (number % 2)}:00+00:00",
-            "producer": "https://example.com/chm-bench",
-            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-            "run": {"runId": f"00000000-0000-7000-8000-{run:012d}"},
-            "job": {"namespace": "bench", "name": f"p{run % PIPELINES}"},
-            "inputs": [],
-            "outputs": [],
-        }
-    ).encode()
+    return json.dumps(bodies.lineage_event(number // 2, event_type, PIPELINES)).encode()
 
 
 def main() -> int:
