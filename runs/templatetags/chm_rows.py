@@ -1,0 +1,61 @@
+"""Rows of the long tables, built in Python.
+
+The what-changed page lists up to 600 pipelines, each row with sixteen values, most through a
+filter: the template engine spent about 4 µs per value (resolving, filtering, escaping), two
+thirds of the page's own time at 10 M runs. One ``format_html`` per row escapes the same values
+for a fraction of that. The markup stays next to the table head in the template's terms: one
+cell per column, numbers in ``class="num"`` cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from django import template
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
+
+from runs.templatetags.chm_format import percent, seconds
+from runs.templatetags.chm_links import client_url, pipeline_url
+
+register = template.Library()
+
+CHANGE_ROW = (
+    '<tr><td><a href="{}">{}</a> <span class="muted">{}</span></td>'
+    '<td><a href="{}">{}</a></td>'
+    "<td>{}</td>"
+    '<td class="num">{} / {} ({})</td>'
+    '<td class="num">{} / {} ({})</td>'
+    '<td class="num">{}</td>'
+    '<td class="num">{}</td>'
+    '<td class="num">{}</td></tr>\n'
+)
+
+
+@register.simple_tag
+def change_rows(rows: Iterable[Mapping]) -> SafeString:
+    """The body rows of a what-changed table, from the Q5 view's rows (dicts)."""
+    return format_html_join(
+        "",
+        CHANGE_ROW,
+        (
+            (
+                pipeline_url(row["pipeline_id"]),
+                row["pipeline_name"],
+                row["platform"],
+                client_url(row["client_slug"]),
+                row["client_name"],
+                row["owner"] or "—",
+                row["failures_prev_7d"],
+                row["successes_prev_7d"] + row["failures_prev_7d"],
+                percent(row["failure_rate_prev_7d"]),
+                row["failures_7d"],
+                row["successes_7d"] + row["failures_7d"],
+                percent(row["failure_rate_7d"]),
+                percent(row["failure_rate_change"]),
+                seconds(row["p95_duration_seconds_prev_7d"]),
+                seconds(row["p95_duration_seconds_7d"]),
+            )
+            for row in rows
+        ),
+    )
