@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django import template
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from runs.selectors import RunCell
 from runs.templatetags.chm_format import to_the_minute
+from runs.templatetags.chm_rows import html_rows
 
 register = template.Library()
 
@@ -31,8 +32,7 @@ def run_strip(runs: Sequence[RunCell]) -> SafeString:
     as the strip's text alternative."""
     if not runs:
         return NO_RUNS
-    cells = format_html_join(
-        "",
+    cells = html_rows(
         CELL,
         (
             (run.status, run.external_run_id, run.status, to_the_minute(run.started_at))
