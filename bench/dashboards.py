@@ -5,11 +5,13 @@ default): 1 M runs cover 100 days and 10 M runs 1,000 days, so the windows the p
 views show (days, weeks, the last 20 runs) hold about as many runs at both sizes. That is the
 claim under test: cost follows the pipelines and the window, not all runs ever stored.
 
-Runs are loaded with the synthetic generator's COPY scale mode into a database of its own
-(<database>_dashbench, created and dropped here), vacuumed and analysed. Each view is timed on
-its typical dashboard query and each page as a whole request (Django's test client: queries
-plus template rendering), median and p95 of BENCH_DASHBOARD_REPEATS runs after two warm-ups.
-The floor, measured in the same run: a `SELECT 1` round trip and a page with no query.
+Runs are loaded with the synthetic generator's COPY scale mode into a database per size
+(<database>_dashbench_<runs>, created and dropped here), vacuumed and analysed. Each view is
+timed on its typical dashboard query and each page as a whole request (Django's test client:
+queries plus template rendering): median and p95 of BENCH_DASHBOARD_REPEATS samples, taken in
+BENCH_DASHBOARD_ROUNDS rounds in which the sizes take turns (so that a drift of the machine's
+speed reaches both sizes alike), after two warm-ups. The floors, measured in the same rounds: a
+`SELECT 1` round trip and a page with no query.
 
     DATABASE_URL=postgres://… .venv/bin/python bench/dashboards.py
     BENCH_DASHBOARD_SIZES=1000000 .venv/bin/python bench/dashboards.py   # one size only
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections.abc import Callable
 
 # Loading copies 500,000 runs per statement: the web requests' 10 s limit is not for that.
 os.environ.setdefault("DB_STATEMENT_TIMEOUT_MS", "0")
@@ -39,12 +42,14 @@ PIPELINES = int(os.environ.get("BENCH_DASHBOARD_PIPELINES", "10000"))
 CLIENTS = int(os.environ.get("BENCH_DASHBOARD_CLIENTS", "500"))
 RUNS_PER_DAY = int(os.environ.get("BENCH_DASHBOARD_RUNS_PER_DAY", "10000"))
 REPEATS = int(os.environ.get("BENCH_DASHBOARD_REPEATS", "20"))
+ROUNDS = int(os.environ.get("BENCH_DASHBOARD_ROUNDS", "4"))
 TARGET_P95_MS = 150.0
 TARGET_RATIO = 1.5
 RATIO_NOISE_MS = 10.0
 
 MAIN_DB = settings.DATABASES["default"]
-BENCH_DB = f"{MAIN_DB['NAME']}_dashbench"
+# Before use_database() points the connection elsewhere.
+MAIN_DB_NAME = MAIN_DB["NAME"]
 
 # The typical dashboard query of each view (docs/dashboards.md); %(client)s is one client.
 VIEW_QUERIES = {
@@ -97,26 +102,36 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def timed(action) -> tuple[float, float]:
-    """(p50, p95) in milliseconds of ``action`` over REPEATS runs after two warm-ups."""
-    for _ in range(2):
-        action()
-    samples = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - started) * 1000)
-    return percentile(samples, 0.5), percentile(samples, 0.95)
+def bench_database(size: int) -> str:
+    return f"{MAIN_DB_NAME}_dashbench_{size}"
 
 
-def measure(size: int) -> dict[str, tuple[float, float]]:
+def use_database(name: str) -> None:
+    """Point the default connection at database ``name`` (reconnects on the next query)."""
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = name
+
+
+def load(size: int) -> dict[str, Callable[[], None]]:
+    """Create, migrate and fill the database of ``size`` runs; answer what is timed on it,
+    by name: each view's typical query and each page as a whole request."""
     from django.contrib.auth import get_user_model
+    from django.core.management import call_command
     from django.db import connection
     from django.test import Client as TestClient
     from django.urls import reverse
 
     from synthetic.scale import load_scale
 
+    database = bench_database(size)
+    maintenance(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)))
+    maintenance(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    use_database(database)
+    call_command("migrate", verbosity=0)
+    # Database settings made by the migrations (jit = off) reach new sessions only.
+    use_database(database)
     days = max(1, size // RUNS_PER_DAY)
     started = time.perf_counter()
     stats = load_scale(
@@ -142,29 +157,32 @@ def measure(size: int) -> dict[str, tuple[float, float]]:
         f" {days} days; loaded and vacuumed in {time.perf_counter() - started:.0f} s"
     )
 
-    figures: dict[str, tuple[float, float]] = {}
-
-    def select_one() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchall()
-
-    figures["floor: SELECT 1"] = timed(select_one)
-
-    for view, query in VIEW_QUERIES.items():
-
-        def run_view(query: str = query) -> None:
+    def query(statement: str) -> Callable[[], None]:
+        def run() -> None:
             with connection.cursor() as cursor:
-                cursor.execute(query, {"client": client_slug})
+                cursor.execute(statement, {"client": client_slug})
                 cursor.fetchall()
 
-        figures[f"view {view}"] = timed(run_view)
+        return run
 
+    actions = {"floor: SELECT 1": query("SELECT 1")}
+    actions |= {f"view {view}": query(statement) for view, statement in VIEW_QUERIES.items()}
+
+    # Sessions live in the database: one logged-in browser per database.
     user, _ = get_user_model().objects.get_or_create(
         username="bench-staff", defaults={"is_staff": True}
     )
     browser = TestClient()
     browser.force_login(user)
+
+    def page(url: str) -> Callable[[], None]:
+        def get() -> None:
+            response = browser.get(url)
+            # The login page answers a redirect to a logged-in user: that is the floor.
+            assert response.status_code in (200, 302), (url, response.status_code)
+
+        return get
+
     pages = {
         "floor: page without queries": reverse("admin:login") + "?bench=1",
         "page overview": reverse("runs:overview"),
@@ -178,35 +196,51 @@ def measure(size: int) -> dict[str, tuple[float, float]]:
         "page freshness": reverse("runs:freshness"),
         "page governance": reverse("runs:governance"),
     }
-    for name, url in pages.items():
+    return actions | {name: page(url) for name, url in pages.items()}
 
-        def get(url: str = url) -> None:
-            response = browser.get(url)
-            # The login page answers a redirect to a logged-in user: that is the floor.
-            assert response.status_code in (200, 302), (url, response.status_code)
 
-        figures[name] = timed(get)
-    for name, (p50, p95) in figures.items():
-        print(f"{name:42s} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
-    return figures
+def measure(actions_by_size: dict[int, dict[str, Callable[[], None]]]) -> dict:
+    """Samples (ms) of every action on every size, the sizes taking turns in ROUNDS rounds:
+    each round times every action REPEATS / ROUNDS times on one database, then on the next.
+    A drift of the shared machine's speed then reaches every size alike, and the growth
+    ratios compare like with like."""
+    samples: dict[int, dict[str, list[float]]] = {
+        size: {name: [] for name in actions} for size, actions in actions_by_size.items()
+    }
+    per_round = max(1, REPEATS // ROUNDS)
+    for round_number in range(ROUNDS):
+        for size, actions in actions_by_size.items():
+            use_database(bench_database(size))
+            for name, action in actions.items():
+                for _ in range(2 if round_number == 0 else 1):  # warm-up
+                    action()
+                for _ in range(per_round):
+                    started = time.perf_counter()
+                    action()
+                    samples[size][name].append((time.perf_counter() - started) * 1000)
+    return samples
 
 
 def main() -> None:
-    from django.core.management import call_command
-    from django.db import connection
-
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    maintenance(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(BENCH_DB)))
-    maintenance(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    settings.DATABASES["default"]["NAME"] = BENCH_DB
     try:
-        call_command("migrate", verbosity=0)
-        # Database settings made by the migrations (jit = off) reach new sessions only.
-        connection.close()
-        results = {size: measure(size) for size in SIZES}
+        actions_by_size = {size: load(size) for size in SIZES}
+        samples = measure(actions_by_size)
     finally:
-        connection.close()
-        maintenance(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(BENCH_DB)))
+        use_database(MAIN_DB_NAME)
+        for size in SIZES:
+            maintenance(
+                sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(bench_database(size)))
+            )
+
+    results: dict[int, dict[str, tuple[float, float]]] = {}
+    for size in SIZES:
+        print(f"-- {size:,} runs: p50 and p95 of {ROUNDS * max(1, REPEATS // ROUNDS)} samples")
+        results[size] = {}
+        for name, values in samples[size].items():
+            p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
+            results[size][name] = (p50, p95)
+            print(f"{name:42s} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms")
 
     small, large = min(SIZES), max(SIZES)
     print(f"\n== summary: p95 at {large:,} runs (target <= {TARGET_P95_MS:.0f} ms)", end="")
