@@ -20,3 +20,31 @@ def setup_django() -> None:
     import django
 
     django.setup()
+
+
+def psycopg_params(**overrides: object) -> dict:
+    """Keyword arguments for ``psycopg.connect`` to the default database, as Django connects
+    (the embedded server's socket directory included, which Django keeps in OPTIONS)."""
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    # Django's own cursor class and adapters context, not connection settings.
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return params | overrides
+
+
+def database_url() -> str:
+    """A DATABASE_URL for the default database, for a server process started by a benchmark
+    (a socket directory as ``?host=``, as the embedded server's own URL has it)."""
+    from urllib.parse import quote
+
+    params = psycopg_params()
+    user = quote(str(params.get("user") or ""), safe="")
+    password = quote(str(params.get("password") or ""), safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = str(params.get("host") or "")
+    port = f":{params['port']}" if params.get("port") else ""
+    if host.startswith("/"):
+        return f"postgres://{credentials}{port}/{params['dbname']}?host={quote(host, safe='')}"
+    return f"postgres://{credentials}{quote(host, safe='')}{port}/{params['dbname']}"

@@ -29,7 +29,7 @@ os.environ.setdefault("DB_STATEMENT_TIMEOUT_MS", "0")
 # whitenoise looks for STATIC_ROOT, which only `collectstatic` creates.
 warnings.filterwarnings("ignore", message="No directory at")
 
-from _django_setup import setup_django  # noqa: E402
+from _django_setup import psycopg_params, setup_django  # noqa: E402
 
 setup_django()
 
@@ -47,9 +47,8 @@ TARGET_P95_MS = 150.0
 TARGET_RATIO = 1.5
 RATIO_NOISE_MS = 10.0
 
-MAIN_DB = settings.DATABASES["default"]
 # Before use_database() points the connection elsewhere.
-MAIN_DB_NAME = MAIN_DB["NAME"]
+MAIN_DB_NAME = settings.DATABASES["default"]["NAME"]
 
 # The typical dashboard query of each view (docs/dashboards.md); %(client)s is one client.
 VIEW_QUERIES = {
@@ -85,14 +84,7 @@ VIEW_QUERIES = {
 
 def maintenance(statement: sql.Composable) -> None:
     """Run CREATE/DROP DATABASE from the server's maintenance database (autocommit)."""
-    params = {
-        "dbname": "postgres",
-        "user": MAIN_DB.get("USER") or None,
-        "password": MAIN_DB.get("PASSWORD") or None,
-        "host": MAIN_DB.get("HOST") or None,
-        "port": MAIN_DB.get("PORT") or None,
-    }
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
+    with psycopg.connect(**psycopg_params(dbname="postgres"), autocommit=True) as conn:
         conn.execute(statement)
 
 

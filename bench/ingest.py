@@ -44,12 +44,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 import _ingest_bodies as bodies  # noqa: E402
-from _django_setup import ROOT, setup_django  # noqa: E402
+from _django_setup import ROOT, database_url, psycopg_params, setup_django  # noqa: E402
 
 setup_django()
 
@@ -119,14 +118,6 @@ SELECT i.*, now(), now() FROM unnest(
 ) AS i
 ON CONFLICT (pipeline_id, external_run_id) DO NOTHING
 """
-
-
-def psycopg_params() -> dict:
-    s = connection.settings_dict
-    params = {"dbname": s["NAME"], "user": s["USER"], "host": s["HOST"], "port": s["PORT"]}
-    if s.get("PASSWORD"):
-        params["password"] = s["PASSWORD"]
-    return {key: value for key, value in params.items() if value not in (None, "")}
 
 
 def twin_rows(count: int, pipeline_ids: list[int], prefix: str) -> list[tuple]:
@@ -204,16 +195,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def database_url() -> str:
-    s = connection.settings_dict
-    user = urllib.parse.quote(s.get("USER") or "", safe="")
-    password = urllib.parse.quote(s.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = urllib.parse.quote(s.get("HOST") or "", safe="")
-    port = f":{s['PORT']}" if s.get("PORT") else ""
-    return f"postgres://{credentials}{host}{port}/{s['NAME']}"
 
 
 def start_gunicorn(port: int) -> subprocess.Popen:

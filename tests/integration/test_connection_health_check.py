@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import select
 
-import psycopg
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
@@ -25,11 +24,14 @@ def next_request() -> None:
 
 
 def from_another_connection(statement: str, params: list | None = None) -> None:
-    s = connection.settings_dict
-    options = {"dbname": s["NAME"], "user": s["USER"], "host": s["HOST"], "port": s["PORT"]}
-    options["password"] = s["PASSWORD"]
-    with psycopg.connect(**{k: v for k, v in options.items() if v}, autocommit=True) as other:
-        other.execute(statement, params)
+    """``statement`` in a session of its own, with the test database's own settings (the
+    embedded server's socket included)."""
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(statement, params)
+    finally:
+        other.close()
 
 
 def terminate(pid: int) -> None:
