@@ -3,9 +3,18 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import ClientFactory, PipelineFactory
+from tests.support.view_versions import drop_temporary_versions
 
 # Fixtures of a real loopback HTTP server that receives alert webhooks.
 pytest_plugins = ["tests.webhook_server"]
+
+
+@pytest.fixture(autouse=True)
+def _drop_temporary_view_versions():
+    """Earlier versions of a view installed by a test (tests/support/view_versions.py) are
+    dropped after it, whatever kind of database test it was."""
+    yield
+    drop_temporary_versions()
 
 
 @pytest.fixture

@@ -25,16 +25,6 @@ VIEW = "reporting.q07_flaky_ranking"
 DAY = dt.timedelta(days=1)
 
 
-@pytest.fixture(autouse=True)
-def _drop_temporary_views():
-    # Temporary views last as long as the connection, which outlives a transactional test.
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DROP VIEW IF EXISTS pg_temp.q07_flaky_ranking_v2, pg_temp.q07_flaky_ranking_v3"
-        )
-
-
 @pytest.fixture
 def clock() -> dt.datetime:
     return timezone.now().replace(microsecond=654321) - dt.timedelta(hours=1)

@@ -57,16 +57,6 @@ def run(pipeline, status: str, started_at: dt.datetime, duration: dt.timedelta |
 MINUTES = dt.timedelta(minutes=1)
 
 
-@pytest.fixture(autouse=True)
-def _drop_temporary_views():
-    # Temporary views last as long as the connection, which outlives a transactional test.
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DROP VIEW IF EXISTS pg_temp.q05_what_changed_v1, pg_temp.q05_what_changed_v2"
-        )
-
-
 @pytest.fixture
 def clock() -> dt.datetime:
     return timezone.now().replace(microsecond=123456) - dt.timedelta(hours=1)

@@ -15,6 +15,11 @@ from psycopg import sql
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql"
 
+# Temporary views last as long as the connection, which outlives a transactional test: what
+# install_temporary_version created, for drop_temporary_versions (tests/conftest.py, after
+# every test).
+_installed: set[str] = set()
+
 
 def install_temporary_version(name: str, version: int, *, clock: dt.datetime | None = None) -> str:
     """Version ``version`` of ``reporting.<name>`` as the temporary view ``<name>_v<version>``
@@ -37,7 +42,21 @@ def install_temporary_version(name: str, version: int, *, clock: dt.datetime | N
             literal = sql.Literal(clock).as_string(cursor.connection) + "::timestamptz"
             definition = definition.replace("statement_timestamp()", literal)
         cursor.execute(definition)
+    _installed.add(temporary)
     return temporary
+
+
+def drop_temporary_versions() -> None:
+    """Drop the temporary views installed since the last call (none: no query), with the
+    temporary views a test built on them (only temporary views can depend on one)."""
+    if not _installed:
+        return
+    names = sql.SQL(", ").join(sql.Identifier("pg_temp", name) for name in sorted(_installed))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(names).as_string(cursor.connection)
+        )
+    _installed.clear()
 
 
 def differences(left: str, right: str) -> list[tuple]:
