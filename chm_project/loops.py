@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from django.core.management.base import CommandError, CommandParser, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db import close_old_connections
 
 
@@ -134,6 +134,42 @@ def run_passes(
             stop.wait(loop)
     except KeyboardInterrupt:
         pass
+
+
+class PeriodicCommand(BaseCommand):
+    """A management command that does one pass of its work, or with ``--loop SECONDS`` one
+    every SECONDS (``--iterations``, ``--heartbeat-file``: run_passes). Subclasses name the
+    work and do one pass."""
+
+    # As the work reads in --loop's help ("<verb> again every SECONDS seconds") and in the
+    # report of a failed pass ("<work_name> failed: …").
+    verb: str
+    work_name: str
+
+    def one_pass(self) -> object:
+        """Do the work once; the answer is printed as one line."""
+        raise NotImplementedError
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_loop_arguments(parser, what=self.verb)
+
+    def handle(
+        self,
+        *args: object,
+        loop: float | None,
+        iterations: int | None,
+        heartbeat_file: Path | None,
+        **options: object,
+    ) -> None:
+        run_passes(
+            self.one_pass,
+            name=self.work_name,
+            loop=loop,
+            iterations=iterations,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            heartbeat_file=heartbeat_file,
+        )
 
 
 def _beat(heartbeat_file: Path | None, stderr: OutputWrapper) -> None:
