@@ -202,19 +202,30 @@ class RolledUpDay(models.Model):
         return self.day.isoformat()
 
 
-class DailyRunCount(models.Model):
-    """Runs that started on one closed UTC day, per client and platform, by status."""
+class DayStatusCounts(models.Model):
+    """How many runs of a closed UTC day there were, in all and by status (the columns the
+    rollup's tables share)."""
 
-    id = models.BigAutoField(primary_key=True)
-    day = models.DateField()
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+", db_index=False)
-    platform = models.CharField(max_length=20)
+    COUNTS = ("runs", "finished_runs", "successes", "failures", "canceled", "skipped")
+
     runs = models.IntegerField()
     finished_runs = models.IntegerField()
     successes = models.IntegerField()
     failures = models.IntegerField()
     canceled = models.IntegerField()
     skipped = models.IntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class DailyRunCount(DayStatusCounts):
+    """Runs that started on one closed UTC day, per client and platform, by status."""
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField()
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+", db_index=False)
+    platform = models.CharField(max_length=20)
 
     class Meta:
         constraints = [
@@ -228,16 +239,7 @@ class DailyRunCount(models.Model):
             # has vacuumed them): the views read ~3,500 rows a day at 500 clients.
             models.Index(
                 fields=["day"],
-                include=[
-                    "client",
-                    "platform",
-                    "runs",
-                    "finished_runs",
-                    "successes",
-                    "failures",
-                    "canceled",
-                    "skipped",
-                ],
+                include=["client", "platform", *DayStatusCounts.COUNTS],
                 name="daily_run_count_day_incl",
             ),
         ]
@@ -246,7 +248,7 @@ class DailyRunCount(models.Model):
         return f"{self.day} {self.client_id} {self.platform}: {self.runs}"
 
 
-class DailyPlatformCount(models.Model):
+class DailyPlatformCount(DayStatusCounts):
     """``DailyRunCount`` summed over clients: one closed UTC day and platform, by status.
 
     Written, deleted and valid together with the day's ``DailyRunCount`` rows and its
@@ -257,12 +259,6 @@ class DailyPlatformCount(models.Model):
     id = models.BigAutoField(primary_key=True)
     day = models.DateField()
     platform = models.CharField(max_length=20)
-    runs = models.IntegerField()
-    finished_runs = models.IntegerField()
-    successes = models.IntegerField()
-    failures = models.IntegerField()
-    canceled = models.IntegerField()
-    skipped = models.IntegerField()
 
     class Meta:
         constraints = [
