@@ -138,6 +138,24 @@ class Run(models.Model):
         return self.status in TERMINAL_STATUSES
 
 
+# A pipeline state's what-changed window is set whole: its bounds and counts (its p95s and
+# oldest starts may be NULL: no such runs), or nothing.
+CHANGE_WINDOW_REQUIRED = (
+    "changes_week_start",
+    "changes_fortnight_start",
+    "changes_successes_7d",
+    "changes_failures_7d",
+    "changes_successes_prev_7d",
+    "changes_failures_prev_7d",
+)
+CHANGE_WINDOW_OPTIONAL = (
+    "changes_p95_seconds_7d",
+    "changes_p95_seconds_prev_7d",
+    "changes_oldest_7d",
+    "changes_oldest_14d",
+)
+
+
 class PipelineState(models.Model):
     """What the status views need to know about one pipeline's runs, kept by PostgreSQL.
 
@@ -181,6 +199,40 @@ class PipelineState(models.Model):
     # Position of the newer run of the newest flip in those arrays.
     recent_newest_flip = models.IntegerField(null=True)
     refreshed_at = models.DateTimeField()
+    # Q5's what-changed window as of changes_as_of: the success-or-failed runs in the 7 days
+    # before it and the 7 before those (bounds as computed then), their counts and the p95
+    # durations of their successes, and the start of the oldest run of the last 7 and of the
+    # 14 days, which say until when the figures hold (runs/sql/change_windows_v1.sql). All
+    # NULL until runs_refresh_change_windows computes them, and again whenever runs change.
+    changes_as_of = models.DateTimeField(null=True)
+    changes_week_start = models.DateTimeField(null=True)
+    changes_fortnight_start = models.DateTimeField(null=True)
+    changes_successes_7d = models.BigIntegerField(null=True)
+    changes_failures_7d = models.BigIntegerField(null=True)
+    changes_successes_prev_7d = models.BigIntegerField(null=True)
+    changes_failures_prev_7d = models.BigIntegerField(null=True)
+    changes_p95_seconds_7d = models.FloatField(null=True)
+    changes_p95_seconds_prev_7d = models.FloatField(null=True)
+    changes_oldest_7d = models.DateTimeField(null=True)
+    changes_oldest_14d = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    changes_as_of__isnull=True,
+                    **{
+                        f"{name}__isnull": True
+                        for name in CHANGE_WINDOW_REQUIRED + CHANGE_WINDOW_OPTIONAL
+                    },
+                )
+                | Q(
+                    changes_as_of__isnull=False,
+                    **{f"{name}__isnull": False for name in CHANGE_WINDOW_REQUIRED},
+                ),
+                name="pipeline_state_change_window_whole",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"state of pipeline {self.pipeline_id}"

@@ -98,6 +98,16 @@ SELECT count(*) FROM marker
 """
 
 
+def require_read_committed(what: str, why: str) -> None:
+    """Refuse to go on under another isolation level than READ COMMITTED (PostgreSQL's and
+    Django's default): the refreshes rely on a new snapshot per statement."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW transaction_isolation")
+        (isolation,) = cursor.fetchone()
+    if isolation != "read committed":
+        raise RuntimeError(f"{what} needs READ COMMITTED isolation, not {isolation}: {why}.")
+
+
 @dataclass(frozen=True)
 class RollupRefresh:
     days_rolled_up: int
@@ -117,14 +127,11 @@ def refresh_daily_rollup(*, days: list[dt.date] | None = None) -> RollupRefresh:
     counted. ``days`` restricts the refresh to those days (still only closed days of the
     horizon without a marker). Needs READ COMMITTED, PostgreSQL's and Django's default.
     """
+    require_read_committed(
+        "refresh_daily_rollup",
+        "it counts a day in a snapshot taken after the day's writers have finished",
+    )
     with connection.cursor() as cursor:
-        cursor.execute("SHOW transaction_isolation")
-        (isolation,) = cursor.fetchone()
-        if isolation != "read committed":
-            raise RuntimeError(
-                f"refresh_daily_rollup needs READ COMMITTED isolation, not {isolation}: "
-                "it counts a day in a snapshot taken after the day's writers have finished."
-            )
         cursor.execute(PRUNE_PAST_HORIZON)
         (pruned,) = cursor.fetchone()
         cursor.execute(DAYS_TO_ROLL_UP)

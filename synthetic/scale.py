@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
+from runs.change_windows import refresh_change_windows
 from runs.rollups import refresh_daily_rollup
 
 SCALE_SLUG_PREFIX = "scale-c"
@@ -158,10 +159,13 @@ def load_scale(
     copy_seconds = time.perf_counter() - copy_started
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE inventory_client, inventory_pipeline, runs_run")
-    # The dashboards read closed days from the daily rollup; without it they count every run.
+    # The dashboards read closed days from the daily rollup and Q5 its what-changed windows;
+    # without them they count the runs themselves.
     refresh_daily_rollup()
+    refresh_change_windows()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE runs_rolledupday, runs_dailyruncount, runs_dailyplatformcount")
+        cursor.execute("ANALYZE runs_pipelinestate")
     return ScaleStats(
         clients=clients,
         pipelines=pipelines,

@@ -56,10 +56,12 @@ def send_direct(client_slug: str, items: list[dict[str, Any]]) -> dict[str, int]
 
 
 def refresh_rollup() -> str:
-    """Roll up the closed days the batches wrote to, as the periodic refresh would."""
+    """Roll up the closed days the batches wrote to and compute the what-changed windows, as
+    the periodic refresh would."""
+    from runs.change_windows import refresh_change_windows
     from runs.rollups import refresh_daily_rollup
 
-    return str(refresh_daily_rollup())
+    return f"{refresh_daily_rollup()}; {refresh_change_windows()}"
 
 
 class HttpSender:

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from runs.ingest import ingest_runs
 from runs.models import DailyRunCount, RolledUpDay, Run, RunStatus
-from runs.rollups import refresh_daily_rollup
+from runs.rollups import ROLLUP_LOCK_NAMESPACE, refresh_daily_rollup
 from tests.factories import PipelineFactory, RunFactory
 from tests.integration.test_daily_rollup import assert_views_match_v1, create_v1_views, day_start
 
@@ -70,18 +70,21 @@ def in_thread(target) -> tuple[threading.Thread, list[BaseException]]:
     return thread, errors
 
 
-def wait_for_a_blocked_advisory_lock() -> None:
+def wait_for_a_blocked_advisory_lock(namespace: int = ROLLUP_LOCK_NAMESPACE) -> None:
+    """Until some session waits for an advisory lock of ``namespace`` (a day's lock by
+    default; 7301: a pipeline's state)."""
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                " AND classid = 7302"
+                " AND classid = %s",
+                [namespace],
             )
             if cursor.fetchone()[0]:
                 return
         time.sleep(0.02)
-    raise AssertionError("nobody waited for a day lock")
+    raise AssertionError(f"nobody waited for an advisory lock of namespace {namespace}")
 
 
 def failures_counted_for(day: dt.datetime) -> int:

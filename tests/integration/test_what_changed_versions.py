@@ -1,4 +1,6 @@
-"""Q5's version 2 (runs/sql/q05_what_changed_v2.sql) answers exactly as version 1 did.
+"""Q5's version 2 (runs/sql/q05_what_changed_v2.sql) answers exactly as version 1 did
+(version 3, which reads what-changed windows, is compared with version 2 in
+test_change_windows.py).
 
 Both definitions are loaded as temporary views, with the clock fixed where a test needs runs
 exactly on the 7- and 14-day edges, and compared row for row, every column (floats
@@ -13,11 +15,14 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
-from psycopg import sql
 
 from runs.models import RunStatus
 from tests.factories import ClientFactory, PipelineFactory, RunFactory
-from tests.support.view_versions import SQL_DIR, differences
+from tests.support.view_versions import (
+    differences,
+    drop_temporary_versions,
+    install_temporary_version,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,19 +30,8 @@ VIEW = "reporting.q05_what_changed"
 
 
 def create_temporary_view(version: int, *, clock: dt.datetime | None = None) -> str:
-    """Version ``version`` of Q5 as a temporary view, reading ``clock`` as the time of the
-    statement when given; returns the view's name."""
-    name = f"q05_what_changed_v{version}"
-    text = (SQL_DIR / f"q05_what_changed_v{version}.sql").read_text()
-    head, _, body = text.partition(" AS\nSELECT")
-    assert head.rstrip().endswith(VIEW), "the file no longer defines the view in one statement"
-    body = "SELECT" + body.rstrip().removesuffix(";")
-    if clock is not None:
-        literal = sql.Literal(clock).as_string(connection.connection) + "::timestamptz"
-        body = body.replace("statement_timestamp()", literal)
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {body}")
-    return name
+    """Version ``version`` of Q5 as a temporary view (see install_temporary_version)."""
+    return install_temporary_version("q05_what_changed", version, clock=clock)
 
 
 def rows(view: str) -> dict[int, dict]:
@@ -197,16 +191,20 @@ def test_the_installed_view_answers_as_version_1_on_the_same_clock(history):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_migrating_back_restores_version_1():
+def test_migrating_back_restores_each_earlier_version():
     def definition(view: str) -> str:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_get_viewdef(%s::regclass)", [view])
             return cursor.fetchone()[0]
 
-    assert definition(VIEW) == definition(create_temporary_view(2))
-    call_command("migrate", "runs", "0006", verbosity=0)
+    assert definition(VIEW) == definition(create_temporary_view(3))
+    # The temporary version 3 depends on functions the reverse migration drops.
+    drop_temporary_versions()
     try:
+        call_command("migrate", "runs", "0014", verbosity=0)
+        assert definition(VIEW) == definition(create_temporary_view(2))
+        call_command("migrate", "runs", "0006", verbosity=0)
         assert definition(VIEW) == definition(create_temporary_view(1))
     finally:
         call_command("migrate", verbosity=0)
-    assert definition(VIEW) == definition(create_temporary_view(2))
+    assert definition(VIEW) == definition(create_temporary_view(3))

@@ -1,0 +1,142 @@
+"""Q5 (what changed) version 3: each pipeline's what-changed window kept in its state row.
+
+The pipeline state gains the window's columns (all NULL until computed);
+runs/sql/change_windows_v1.sql adds the functions that compute a window and say whether it is
+still current, a version of the state's recomputation that clears the window whenever the
+pipeline's runs change, and a trigger that empties the state when the runs table is
+truncated. The view then reads a current window instead of counting the pipeline's runs
+(runs/sql/q05_what_changed_v3.sql). Windows are first computed by `manage.py refresh_rollups`;
+until then the view counts runs, as version 2 did. The reverse restores version 2 of the view
+and of the state's recomputation.
+"""
+
+from pathlib import Path
+
+from django.db import migrations, models
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def function_from(file_name: str, function: str) -> str:
+    """One CREATE OR REPLACE FUNCTION statement of an SQL file, up to the next statement."""
+    text = (SQL_DIR / file_name).read_text()
+    start = text.index(f"CREATE OR REPLACE FUNCTION {function}(")
+    end = text.index("$function$;", start) + len("$function$;")
+    return text[start:end] + "\n"
+
+
+DROP_CHANGE_WINDOW_FUNCTIONS = """
+DROP TRIGGER runs_run_state_after_truncate ON runs_run;
+DROP FUNCTION runs_run_truncated_state();
+DROP FUNCTION runs_refresh_change_windows(bigint[]);
+DROP FUNCTION runs_change_window_is_current(
+    timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz
+);
+DROP FUNCTION runs_change_window(bigint, timestamptz);
+"""
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("inventory", "0001_initial"),
+        ("runs", "0014_flaky_ranking_v3"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_as_of",
+            field=models.DateTimeField(null=True),
+        ),
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_failures_7d",
+            field=models.BigIntegerField(null=True),
+        ),
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_failures_prev_7d",
+            field=models.BigIntegerField(null=True),
+        ),
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_fortnight_start",
+            field=models.DateTimeField(null=True),
+        ),
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_oldest_14d",
+            field=models.DateTimeField(null=True),
+        ),
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_oldest_7d",
+            field=models.DateTimeField(null=True),
+        ),
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_p95_seconds_7d",
+            field=models.FloatField(null=True),
+        ),
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_p95_seconds_prev_7d",
+            field=models.FloatField(null=True),
+        ),
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_successes_7d",
+            field=models.BigIntegerField(null=True),
+        ),
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_successes_prev_7d",
+            field=models.BigIntegerField(null=True),
+        ),
+        migrations.AddField(
+            model_name="pipelinestate",
+            name="changes_week_start",
+            field=models.DateTimeField(null=True),
+        ),
+        migrations.AddConstraint(
+            model_name="pipelinestate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("changes_as_of__isnull", True),
+                        ("changes_failures_7d__isnull", True),
+                        ("changes_failures_prev_7d__isnull", True),
+                        ("changes_fortnight_start__isnull", True),
+                        ("changes_oldest_14d__isnull", True),
+                        ("changes_oldest_7d__isnull", True),
+                        ("changes_p95_seconds_7d__isnull", True),
+                        ("changes_p95_seconds_prev_7d__isnull", True),
+                        ("changes_successes_7d__isnull", True),
+                        ("changes_successes_prev_7d__isnull", True),
+                        ("changes_week_start__isnull", True),
+                    ),
+                    models.Q(
+                        ("changes_as_of__isnull", False),
+                        ("changes_failures_7d__isnull", False),
+                        ("changes_failures_prev_7d__isnull", False),
+                        ("changes_fortnight_start__isnull", False),
+                        ("changes_successes_7d__isnull", False),
+                        ("changes_successes_prev_7d__isnull", False),
+                        ("changes_week_start__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="pipeline_state_change_window_whole",
+            ),
+        ),
+        migrations.RunSQL(
+            sql=(SQL_DIR / "change_windows_v1.sql").read_text(),
+            reverse_sql=DROP_CHANGE_WINDOW_FUNCTIONS
+            + function_from("run_triggers_v2.sql", "runs_refresh_pipeline_state")
+            + "DROP FUNCTION runs_lock_pipeline_states(bigint[]);\n",
+        ),
+        migrations.RunSQL(
+            sql=(SQL_DIR / "q05_what_changed_v3.sql").read_text(),
+            reverse_sql=(SQL_DIR / "q05_what_changed_v2.sql").read_text(),
+        ),
+    ]
