@@ -160,10 +160,11 @@ class PipelineState(models.Model):
     """What the status views need to know about one pipeline's runs, kept by PostgreSQL.
 
     Triggers on runs_run recompute the row of every pipeline a statement wrote runs for, in
-    that statement's transaction (runs/sql/pipeline_state_v1.sql, run_triggers_v2.sql), so the
-    views that read it (Q2, Q3, Q6, Q7, Q9) see exactly what a lookup in the runs themselves
-    would find, at a cost that follows the number of pipelines instead of the history stored.
-    A pipeline without runs has no row. Never written by Django.
+    that statement's transaction (runs/sql/pipeline_state_v1.sql, run_triggers_v2.sql,
+    change_windows_v1.sql), so the views that read it (Q2, Q3, Q6, Q7, Q9, and Q5 through its
+    what-changed window) see exactly what a lookup in the runs themselves would find, at a cost
+    that follows the number of pipelines instead of the history stored. A pipeline without runs
+    has no row. Never written by Django.
     """
 
     pipeline = models.OneToOneField(
