@@ -12,7 +12,9 @@ and of the state's recomputation.
 
 from pathlib import Path
 
+from django.conf import settings
 from django.db import migrations, models
+from psycopg import sql
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
@@ -25,13 +27,28 @@ def function_from(file_name: str, function: str) -> str:
     return text[start:end] + "\n"
 
 
-DROP_CHANGE_WINDOW_FUNCTIONS = """
+CURRENT_CHECK = (
+    "runs_change_window_is_current("
+    "timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz)"
+)
+
+
+def grant_execute(apps, schema_editor) -> None:
+    """The view calls the check as its reader: the reporting role may run it (it reads no
+    table) whether or not PUBLIC keeps its default EXECUTE on functions."""
+    connection = schema_editor.connection
+    statement = sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(
+        sql.SQL(CURRENT_CHECK), sql.Identifier(settings.CHM_REPORTING_ROLE)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(connection.connection))
+
+
+DROP_CHANGE_WINDOW_FUNCTIONS = f"""
 DROP TRIGGER runs_run_state_after_truncate ON runs_run;
 DROP FUNCTION runs_run_truncated_state();
 DROP FUNCTION runs_refresh_change_windows(bigint[]);
-DROP FUNCTION runs_change_window_is_current(
-    timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz
-);
+DROP FUNCTION {CURRENT_CHECK};
 DROP FUNCTION runs_change_window(bigint, timestamptz);
 """
 
@@ -135,6 +152,8 @@ class Migration(migrations.Migration):
             + function_from("run_triggers_v2.sql", "runs_refresh_pipeline_state")
             + "DROP FUNCTION runs_lock_pipeline_states(bigint[]);\n",
         ),
+        # Dropped with the function by the reverse above.
+        migrations.RunPython(grant_execute, migrations.RunPython.noop),
         migrations.RunSQL(
             sql=(SQL_DIR / "q05_what_changed_v3.sql").read_text(),
             reverse_sql=(SQL_DIR / "q05_what_changed_v2.sql").read_text(),

@@ -59,6 +59,18 @@ def test_the_role_reads_every_reporting_view():
         )
 
 
+def test_the_role_reads_what_changed_without_publics_execute_privilege():
+    # Q5 calls a function as its reader; the role holds EXECUTE on it itself.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "REVOKE EXECUTE ON FUNCTION runs_change_window_is_current("
+            "timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz)"
+            " FROM PUBLIC"
+        )
+    RunFactory()
+    assert as_reporting_role("SELECT count(*) FROM reporting.q05_what_changed") == [(1,)]
+
+
 def test_every_view_the_dashboards_read_exists():
     queries = [CLIENT_VARIABLE_SQL] + [
         metabase_sql(panel) for dashboard in DASHBOARDS for panel in dashboard.panels
