@@ -218,6 +218,15 @@ class PipelineState(models.Model):
     changes_oldest_14d = models.DateTimeField(null=True)
 
     class Meta:
+        indexes = [
+            # Triage (Q6) reads the failing pipelines only: a few percent of the rows, found
+            # without a scan of the whole table (whose size follows its rewrites as well).
+            models.Index(
+                fields=["pipeline"],
+                name="pipeline_state_failing",
+                condition=Q(last_outcome_status=RunStatus.FAILED),
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(

@@ -6,8 +6,8 @@
 -- runs/sql/change_windows_v1.sql says when a window is current and why the two agree;
 -- `manage.py refresh_rollups` computes windows again as they expire.
 --
--- Version 2 read about 13 runs per pipeline through one index lookup each, at 10,000
--- pipelines and 10 M runs about 100 ms, most of it the lookups and the percentiles; a
+-- Version 2 read about 13 runs per pipeline, found by one index lookup per pipeline: at
+-- 10,000 pipelines and 10 M runs about 100 ms, most of it the lookups and the percentiles. A
 -- current window is one row of a table the view joins anyway.
 CREATE OR REPLACE VIEW reporting.q05_what_changed AS
 SELECT
