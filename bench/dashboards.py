@@ -11,7 +11,9 @@ timed on its typical dashboard query and each page as a whole request (Django's 
 queries plus template rendering): median and p95 of BENCH_DASHBOARD_REPEATS samples, taken in
 BENCH_DASHBOARD_ROUNDS rounds in which the sizes take turns (so that a drift of the machine's
 speed reaches both sizes alike), after two warm-ups. The floors, measured in the same rounds: a
-`SELECT 1` round trip and a page with no query.
+`SELECT 1` round trip and a page with no query. Targets: p95 at most 150 ms at the largest
+size, and growth (the median at the largest size over the median at the smallest) at most
+1.5; the ratio of the p95s is printed beside it.
 
     DATABASE_URL=postgres://… .venv/bin/python bench/dashboards.py
     BENCH_DASHBOARD_SIZES=1000000 .venv/bin/python bench/dashboards.py   # one size only
@@ -241,15 +243,24 @@ def main() -> None:
 
     small, large = min(SIZES), max(SIZES)
     print(f"\n== summary: p95 at {large:,} runs (target <= {TARGET_P95_MS:.0f} ms)", end="")
-    print(f", ratio p95 {large:,} / {small:,} (target <= {TARGET_RATIO})" if small != large else "")
+    print(
+        f"; growth {large:,} / {small:,} runs of the median (target <= {TARGET_RATIO}),"
+        " and of the p95 for reference"
+        if small != large
+        else ""
+    )
     for name in results[large]:
-        p95 = results[large][name][1]
+        p50, p95 = results[large][name]
         line = f"{name:42s} p95 {p95:8.1f} ms"
         if small != large:
-            ratio = p95 / results[small][name][1]
-            line += f"   ratio {ratio:5.2f}"
-            # Below RATIO_NOISE_MS a ratio measures scheduler noise, not growth.
-            grows = ratio > TARGET_RATIO and p95 >= RATIO_NOISE_MS
+            small_p50, small_p95 = results[small][name]
+            growth = p50 / small_p50
+            line += f"   growth {growth:5.2f} (p95 {p95 / small_p95:5.2f})"
+            # Growth is judged on the medians: the ratio of two p95s (each the third largest
+            # of 40 samples) moved between 1.3 and 1.7 from run to run for views whose median
+            # grew by 1.1-1.4, with one pause of the shared machine. Below RATIO_NOISE_MS a
+            # ratio measures scheduler noise, not growth.
+            grows = growth > TARGET_RATIO and p50 >= RATIO_NOISE_MS
             ok = name.startswith("floor") or (p95 <= TARGET_P95_MS and not grows)
         else:
             ok = name.startswith("floor") or p95 <= TARGET_P95_MS
