@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from runs.models import RunStatus
 from tests.factories import ClientFactory, PipelineFactory, RunFactory
-from tests.support.view_versions import differences, install_temporary_version
+from tests.support.view_versions import differences, install_temporary_version, view_definition
 
 pytestmark = pytest.mark.django_db
 
@@ -97,18 +97,13 @@ def test_the_installed_view_answers_as_version_2_on_the_same_clock(histories):
 
 @pytest.mark.django_db(transaction=True)
 def test_migrating_back_restores_version_2():
-    def definition(view: str) -> str:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_get_viewdef(%s::regclass)", [view])
-            return cursor.fetchone()[0]
-
     def version(number: int) -> str:
-        return definition(install_temporary_version("q07_flaky_ranking", number))
+        return view_definition(install_temporary_version("q07_flaky_ranking", number))
 
-    assert definition(VIEW) == version(3)
+    assert view_definition(VIEW) == version(3)
     call_command("migrate", "runs", "0013", verbosity=0)
     try:
-        assert definition(VIEW) == version(2)
+        assert view_definition(VIEW) == version(2)
     finally:
         call_command("migrate", verbosity=0)
-    assert definition(VIEW) == version(3)
+    assert view_definition(VIEW) == version(3)

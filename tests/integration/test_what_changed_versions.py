@@ -22,6 +22,7 @@ from tests.support.view_versions import (
     differences,
     drop_temporary_versions,
     install_temporary_version,
+    view_definition,
 )
 
 pytestmark = pytest.mark.django_db
@@ -192,19 +193,14 @@ def test_the_installed_view_answers_as_version_1_on_the_same_clock(history):
 
 @pytest.mark.django_db(transaction=True)
 def test_migrating_back_restores_each_earlier_version():
-    def definition(view: str) -> str:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_get_viewdef(%s::regclass)", [view])
-            return cursor.fetchone()[0]
-
-    assert definition(VIEW) == definition(create_temporary_view(3))
+    assert view_definition(VIEW) == view_definition(create_temporary_view(3))
     # The temporary version 3 depends on functions the reverse migration drops.
     drop_temporary_versions()
     try:
         call_command("migrate", "runs", "0014", verbosity=0)
-        assert definition(VIEW) == definition(create_temporary_view(2))
+        assert view_definition(VIEW) == view_definition(create_temporary_view(2))
         call_command("migrate", "runs", "0006", verbosity=0)
-        assert definition(VIEW) == definition(create_temporary_view(1))
+        assert view_definition(VIEW) == view_definition(create_temporary_view(1))
     finally:
         call_command("migrate", verbosity=0)
-    assert definition(VIEW) == definition(create_temporary_view(3))
+    assert view_definition(VIEW) == view_definition(create_temporary_view(3))

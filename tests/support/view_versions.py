@@ -59,6 +59,14 @@ def drop_temporary_versions() -> None:
     _installed.clear()
 
 
+def view_definition(name: str) -> str:
+    """The view ``name`` as PostgreSQL stores it (pg_get_viewdef), to tell which version a
+    migration left in place."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_viewdef(%s::regclass)", [name])
+        return cursor.fetchone()[0]
+
+
 def differences(left: str, right: str) -> list[tuple]:
     """Rows of the view ``left`` missing from ``right`` and the other way round, duplicates
     included; each row is tagged with the view it is only in. Names may be schema-qualified."""
