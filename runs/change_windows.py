@@ -18,9 +18,9 @@ from django.db import connection
 
 from runs.rollups import require_read_committed
 
-# Pipelines whose window is missing or expired, among those Q5 shows. A pipeline with a run
-# started now or later gets no window (that run would enter it as time passes): it waits
-# until then.
+# Pipelines whose window is missing or expired, among those Q5 shows. Those with a run started
+# now or later are left without one by runs_refresh_change_windows itself
+# (runs/sql/change_windows_v1.sql says why).
 STALE_WINDOWS = """
 SELECT s.pipeline_id
 FROM runs_pipelinestate s
@@ -36,7 +36,6 @@ WHERE p.is_active
       s.changes_oldest_14d,
       statement_timestamp()
   )
-  AND (s.last_outcome_started_at IS NULL OR s.last_outcome_started_at < statement_timestamp())
 ORDER BY s.pipeline_id
 """
 
