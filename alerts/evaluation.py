@@ -56,26 +56,25 @@ def _with_scope(query: str) -> str:
     return _SCOPE + query
 
 
-# The last N success-or-failed runs are all failed, i.e. the streak since the last success is
-# at least N. Canceled, skipped and unfinished runs neither clear nor extend it. Reading only
-# N rows per pipeline (newest first, on the partial outcome index) keeps it bounded.
+# The failure streak (failed runs since the last success-or-failed run that succeeded; canceled,
+# skipped and unfinished runs neither clear nor extend it) is at least N: read from the
+# pipeline's run state (runs/pipeline_state.py defines it), with the newest of those failures.
 _CONSECUTIVE_FAILURES = _with_scope(
     """
-SELECT s.rule_id, s.pipeline_id, w.run_ids, w.failed, w.finished
+SELECT s.rule_id, s.pipeline_id, f.run_ids, st.consecutive_failures
 FROM scope s
+JOIN runs_pipelinestate st ON st.pipeline_id = s.pipeline_id
 CROSS JOIN LATERAL (
-    SELECT count(*) FILTER (WHERE o.status = 'failed') AS failed,
-           count(*) AS finished,
-           (array_agg(o.id ORDER BY o.started_at DESC, o.id DESC))[1:%(max_runs)s] AS run_ids
+    SELECT array_agg(r.id ORDER BY r.started_at DESC, r.id DESC) AS run_ids
     FROM (
-        SELECT r.id, r.status, r.started_at
+        SELECT r.id, r.started_at
         FROM runs_run r
-        WHERE r.pipeline_id = s.pipeline_id AND r.status IN ('success', 'failed')
+        WHERE r.pipeline_id = s.pipeline_id AND r.status = 'failed'
         ORDER BY r.started_at DESC, r.id DESC
-        LIMIT s.threshold
-    ) o
-) w
-WHERE w.finished = s.threshold AND w.failed = s.threshold
+        LIMIT LEAST(s.threshold, %(max_runs)s)
+    ) r
+) f
+WHERE st.consecutive_failures >= s.threshold
 """
 )
 

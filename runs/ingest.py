@@ -1,87 +1,81 @@
 """Run ingestion: the one place where reported runs are written.
 
 The REST API, the OpenLineage adapter, the synthetic-data loader and the tests all call
-``ingest_runs``. It validates every item on its own, then writes the valid ones with one
-``INSERT … ON CONFLICT (pipeline_id, external_run_id) DO UPDATE … WHERE`` statement, so the
-database's unique constraint is the idempotency key and the "only move forward" rule is applied
-by PostgreSQL under the row lock that ON CONFLICT takes. Two senders delivering events of one run
-at the same time are therefore serialised on that row, and the stored run does not depend on the
-order of arrival.
+``ingest_runs``. Each item is validated on its own by ``RunItemSerializer``
+(runs/serializers.py); the valid ones are applied to the stored runs by the state machine of
+runs/transitions.py, and the database's unique constraint on ``(pipeline_id,
+external_run_id)`` is the idempotency key:
 
-The state machine (DESIGN.md, "Run status and the idempotency contract"), for an event E that
-meets a stored run R:
+- a single run goes through ``Run.objects.get_or_create`` with exactly that key, under the
+  run's row lock, then through the state machine;
+- a batch takes the bulk form of the same: the existing runs read and locked in one query,
+  ``bulk_create(ignore_conflicts=True)`` for the new ones and a re-read of them (which also
+  catches a row that raced in), the state machine over each run's events in the order listed,
+  and ``bulk_update`` for the runs that changed.
 
-- E *wins* when its status ranks higher (queued < running < terminal), or when both are terminal
-  and E finished later (a correction). The winner sets status, ``finished_at`` and
-  ``error_message``; its metadata keys override R's.
-- Two terminal events with the same ``finished_at`` and different statuses conflict: rejected.
-- Any event lowers ``started_at`` to the earliest seen and adds metadata keys R lacks; a repeat of
-  R's own status and finish time fills an error message R lacks.
-- Otherwise nothing is written (``unchanged``): a duplicate, a late ``running`` after a terminal
-  status, an older terminal event.
+In the same transaction the writer keeps the derived state that must be current: each
+pipeline's run state (runs/pipeline_state.py; O(1) for events that arrive in order), and the
+daily rollup's exactness (runs/rollups.py: only closed days it touched lose their rollup).
+
+Lock order. Every transaction that writes runs (this module, pruning, the bulk loader) takes
+its locks in this order, each group in ascending order and up front for the whole batch, so
+that two writers never wait for each other in a circle:
+
+1. the state rows of the pipelines it writes, by pipeline id (``pipeline_state.lock``);
+2. the runs, by (pipeline_id, external_run_id): read FOR UPDATE in that order, new ones
+   inserted in that order;
+3. the rollup's day locks, shared, by day (``rollups.runs_written``).
+
+Holding (1) first makes all writers of one pipeline take turns, so (2) never waits on another
+writer of runs at all; a refresh of the rollup holds one day lock and takes no other.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import functools
-import json
-from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-from django.db import connection, transaction
-from django_prometheus.db.common import ExportingCursorWrapper
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
-from inventory.models import Client
-from runs import limits
+from inventory.models import Client, Pipeline
+from runs import pipeline_state, rollups
 from runs.models import Run
+from runs.pipeline_state import RunPoint, StateValues
+from runs.serializers import RunItemSerializer, run_fields
 from runs.signals import terminal_runs_ingested
-from runs.statuses import SOURCE_STATUS_KEY, STATUS_RANK, TERMINAL_RANK, canonical_status
-
-CREATED = "created"
-UPDATED = "updated"
-UNCHANGED = "unchanged"
-REJECTED = "rejected"
-OUTCOMES = (CREATED, UPDATED, UNCHANGED, REJECTED)
-
-ITEM_FIELDS = frozenset(
-    {
-        "pipeline",
-        "external_run_id",
-        "status",
-        "started_at",
-        "finished_at",
-        "error_message",
-        "metadata",
-    }
+from runs.statuses import is_terminal
+from runs.transitions import (
+    CREATED,
+    OUTCOMES,
+    REJECTED,
+    UNCHANGED,
+    UPDATED,
+    RunFields,
+    Transition,
+    apply_event,
 )
-EXTERNAL_RUN_ID_MAX_LENGTH = 255
-PIPELINE_SLUG_MAX_LENGTH = 200
 
+__all__ = [
+    "CREATED",
+    "OUTCOMES",
+    "REJECTED",
+    "UNCHANGED",
+    "UPDATED",
+    "IngestResult",
+    "ItemResult",
+    "ingest_runs",
+]
 
-@dataclass(frozen=True)
-class StoredRun:
-    """The run as stored once the item was applied: returned by the upsert itself, or read
-    back right after it when the item changed nothing."""
-
-    id: int
-    pipeline_id: int
-    pipeline_slug: str
-    external_run_id: str
-    status: str
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    error_message: str
-    metadata: dict[str, Any]
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-    @property
-    def duration(self) -> dt.timedelta | None:
-        return self.finished_at - self.started_at if self.finished_at else None
+# Rows per UPDATE statement of bulk_update: PostgreSQL evaluates its CASE per row, so the cost
+# of one statement grows with the square of its rows.
+UPDATE_BATCH_SIZE = 100
+_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunFields))
 
 
 @dataclass(frozen=True)
@@ -91,9 +85,9 @@ class ItemResult:
     run_id: int | None = None
     errors: dict[str, list[str]] = field(default_factory=dict)
     # The stored run, for a call with a single item (the API answers with it); None otherwise.
-    run: StoredRun | None = None
-    # True when the item was rejected because it contradicts the stored terminal status with
-    # the same finished_at (the REST API answers 409 for a single item).
+    run: Run | None = None
+    # True when the item contradicts the stored terminal status with the same finished_at
+    # (the REST API answers 409 for a single item).
     conflict: bool = False
     # True when the item names a pipeline the client does not have (its own or not at all:
     # the two are indistinguishable on purpose, so nothing leaks about other clients).
@@ -107,46 +101,35 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
-class _ValidRun:
+class _Item:
     index: int
     pipeline_slug: str
     external_run_id: str
-    status: str
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    error_message: str
-    metadata: dict[str, Any]
+    event: RunFields
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.pipeline_slug, self.external_run_id)
 
 
-def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> IngestResult:
+def ingest_runs(*, client: Client, items: Sequence[Any]) -> IngestResult:
     """Validate and store reported runs of ``client``'s pipelines; one result per item.
 
-    Items use the REST format (docs/api.md); timestamps are ISO-8601 strings or aware datetimes.
-    Valid items are stored even when others are rejected. After the transaction commits,
-    ``terminal_runs_ingested`` is sent once with the pipelines that gained or corrected a
-    terminal run.
+    Items use the REST format (docs/api.md); timestamps are ISO-8601 strings or aware
+    datetimes. Valid items are stored even when others are rejected, and a rejected item writes
+    nothing. After the transaction commits, ``terminal_runs_ingested`` is sent once with the
+    pipelines that gained or corrected a terminal run.
     """
     results: dict[int, ItemResult] = {}
-    valid: list[_ValidRun] = []
-    for index, item in enumerate(items):
-        parsed = _validate_item(index, item)
-        if isinstance(parsed, _ValidRun):
-            valid.append(parsed)
-        else:
-            results[index] = ItemResult(index=index, outcome=REJECTED, errors=parsed)
-
-    if valid:
-        terminal_pipelines: set[int] = set()
-        rounds = _rounds(valid)
-        # One statement is atomic on its own; the transaction (two more round trips on the
-        # single-run path) is only needed when a batch holds several events of one run.
-        with transaction.atomic() if len(rounds) > 1 else nullcontext():
-            for batch in rounds:
-                _store_round(client.pk, batch, results, terminal_pipelines, full=len(items) == 1)
-            if terminal_pipelines:
-                transaction.on_commit(
-                    lambda: terminal_runs_ingested.send(sender=Run, pipeline_ids=terminal_pipelines)
-                )
+    valid = _validate(items, results)
+    pipelines = _pipelines(client, valid)
+    for item in valid:
+        if item.pipeline_slug not in pipelines:
+            results[item.index] = _unknown_pipeline(item)
+    known = [item for item in valid if item.pipeline_slug in pipelines]
+    if known:
+        write = _write_one if len(items) == 1 else _write_batch
+        write(known, pipelines, results)
 
     ordered = [results[index] for index in range(len(items))]
     summary = dict.fromkeys(OUTCOMES, 0)
@@ -155,420 +138,270 @@ def ingest_runs(*, client: Client, items: Sequence[Mapping[str, Any]]) -> Ingest
     return IngestResult(results=ordered, summary=summary)
 
 
-# --- Validation -----------------------------------------------------------------------------
-# Hand-written rather than a DRF Serializer: a batch of 1,000 items is validated on every
-# request, and field-by-field DRF validation costs several times the database write.
-
-
-def _validate_item(index: int, item: Any) -> _ValidRun | dict[str, list[str]]:
-    if not isinstance(item, Mapping):
-        return {"non_field_errors": ["Each run must be a JSON object."]}
-    errors: dict[str, list[str]] = {}
-    for name in sorted(set(item) - ITEM_FIELDS):
-        errors[str(name)] = ["Unknown field."]
-
-    slug = _required_text(item, "pipeline", PIPELINE_SLUG_MAX_LENGTH, errors)
-    external_run_id = _external_run_id(item, errors)
-    raw_status = _required_text(item, "status", 64, errors)
-    status = None
-    if raw_status is not None:
-        status = canonical_status(raw_status)
-        if status is None:
-            errors["status"] = [
-                f"Unknown status {raw_status!r}. Use queued, running, success, failed, "
-                "canceled or skipped (scheduler spellings are listed in docs/api.md)."
-            ]
-    started_at = _timestamp(item, "started_at", errors, required=True)
-    finished_at = _timestamp(item, "finished_at", errors, required=False)
-    error_message = _error_message(item, errors)
-    metadata = _metadata(item, raw_status, errors)
-
-    if status is not None and "finished_at" not in errors:
-        terminal = STATUS_RANK[status] == TERMINAL_RANK
-        if terminal and finished_at is None:
-            errors["finished_at"] = [f"Required for a {status} run."]
-        elif not terminal and finished_at is not None:
-            errors["finished_at"] = [f"Must be empty while a run is {status}."]
-    if started_at and finished_at and finished_at < started_at:
-        errors.setdefault("finished_at", []).append("Must not be before started_at.")
-
-    if errors:
-        return errors
-    return _ValidRun(
-        index=index,
-        pipeline_slug=slug,
-        external_run_id=external_run_id,
-        status=status,
-        started_at=started_at,
-        finished_at=finished_at,
-        error_message=error_message,
-        metadata=metadata,
-    )
-
-
-def _required_text(
-    item: Mapping[str, Any], name: str, max_length: int, errors: dict[str, list[str]]
-) -> str | None:
-    value = item.get(name)
-    if value is None:
-        errors[name] = ["This field is required."]
-        return None
-    if not isinstance(value, str):
-        errors[name] = ["Must be a string."]
-        return None
-    value = value.strip()
-    if not value:
-        errors[name] = ["Must not be empty."]
-    elif len(value) > max_length:
-        errors[name] = [f"At most {max_length} characters."]
-    elif "\x00" in value:
-        errors[name] = ["Must not contain NUL characters."]
-    else:
-        return value
-    return None
-
-
-def _external_run_id(item: Mapping[str, Any], errors: dict[str, list[str]]) -> str | None:
-    value = item.get("external_run_id")
-    # Some schedulers number their runs; an integer id is taken as its decimal text.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return _required_text(item, "external_run_id", EXTERNAL_RUN_ID_MAX_LENGTH, errors)
-
-
-def _timestamp(
-    item: Mapping[str, Any], name: str, errors: dict[str, list[str]], *, required: bool
-) -> dt.datetime | None:
-    value = item.get(name)
-    if value is None:
-        if required:
-            errors[name] = ["This field is required."]
-        return None
-    if isinstance(value, dt.datetime):
-        parsed = value
-    elif isinstance(value, str):
+def _validate(items: Sequence[Any], results: dict[int, ItemResult]) -> list[_Item]:
+    # One serializer for every item: its fields are built once, not once per item.
+    serializer = RunItemSerializer()
+    valid = []
+    for index, item in enumerate(items):
         try:
-            parsed = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            errors[name] = ["Not an ISO-8601 timestamp (example: 2026-03-01T02:00:00Z)."]
-            return None
-    else:
-        errors[name] = ["Must be an ISO-8601 timestamp string."]
-        return None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        errors[name] = ["Needs a time zone: end it with Z or an offset such as +02:00."]
-        return None
-    try:
-        # In UTC from here on: PostgreSQL refuses offsets beyond ±15:59 that Python accepts.
-        return parsed.astimezone(dt.UTC)
-    except OverflowError:
-        errors[name] = ["Out of the supported range (years 1 to 9999)."]
-        return None
-
-
-def _error_message(item: Mapping[str, Any], errors: dict[str, list[str]]) -> str:
-    value = item.get("error_message")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        errors["error_message"] = ["Must be a string."]
-        return ""
-    # PostgreSQL text cannot hold NUL; dropping it loses nothing a reader could see.
-    return limits.truncate_error_message(value.replace("\x00", ""))
-
-
-def _metadata(
-    item: Mapping[str, Any], raw_status: str | None, errors: dict[str, list[str]]
-) -> dict[str, Any]:
-    value = item.get("metadata")
-    if value is None:
-        value = {}
-    if not isinstance(value, Mapping):
-        errors["metadata"] = ["Must be a JSON object."]
-        return {}
-    metadata = dict(value)
-    if raw_status is not None:
-        metadata[SOURCE_STATUS_KEY] = raw_status
-    try:
-        # allow_nan=False: PostgreSQL's jsonb refuses NaN and Infinity.
-        encoded = json.dumps(metadata, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        errors["metadata"] = ["Must contain only JSON values (no NaN or Infinity)."]
-        return {}
-    if "\\u0000" in encoded:
-        errors["metadata"] = ["Must not contain NUL characters."]
-        return {}
-    limit = limits.max_metadata_bytes()
-    if len(encoded.encode()) > limit:
-        errors["metadata"] = [f"Too large: at most {limit} bytes of JSON."]
-        return {}
-    return metadata
-
-
-# --- Storage --------------------------------------------------------------------------------
-
-
-def _rounds(valid: list[_ValidRun]) -> list[list[_ValidRun]]:
-    """Split items so that no statement touches the same run twice.
-
-    PostgreSQL refuses an ON CONFLICT DO UPDATE that affects one row twice, so the n-th event of
-    a run within a batch goes into the n-th statement, in the order the sender listed them.
-    Only the first round takes new row locks (later rounds revisit runs it locked), and the
-    statement takes them in key order (ORDER BY in the SQL), so concurrent batches that share
-    runs wait for each other instead of deadlocking.
-    """
-    rounds: list[list[_ValidRun]] = []
-    seen: dict[tuple[str, str], int] = {}
-    for run in valid:
-        key = (run.pipeline_slug, run.external_run_id)
-        position = seen.get(key, 0)
-        seen[key] = position + 1
-        if position == len(rounds):
-            rounds.append([])
-        rounds[position].append(run)
-    return rounds
-
-
-# The conditional update, in SQL so that it runs under the row lock ON CONFLICT takes. EXCLUDED
-# is the incoming event, r the stored run. It leans on an invariant: finished_at is set exactly
-# when the status is terminal (the validator requires it, a check constraint refuses it on
-# queued or running rows). Hence, repeated where needed because SQL has no local variables:
-#   wins     = COALESCE(EXCLUDED.finished_at > r.finished_at,            -- later terminal
-#                       r.finished_at IS NULL AND (EXCLUDED.finished_at IS NOT NULL  -- first terminal
-#                       OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
-#   same     = EXCLUDED.status = r.status AND EXCLUDED.finished_at IS NOT DISTINCT FROM r.finished_at
-#   conflict = EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r.status
-# One statement per round: resolve the pipelines by slug within the client (an unknown slug
-# simply yields no row), upsert in key order, and return the runs it wrote. The slug comes back
-# through a primary-key lookup per returned row: joining the returned rows to the input instead
-# makes PostgreSQL guess and nest-loop over a thousand rows each side.
-_UPSERT_HEAD = """
-WITH i AS (
-    SELECT p.id AS pipeline_id, j.external_run_id, j.status, j.started_at, j.finished_at,
-           j.error_message, j.metadata
-    FROM json_to_recordset(%s::json) AS j(
-        pipeline text, external_run_id text, status text, started_at timestamptz,
-        finished_at timestamptz, error_message text, metadata jsonb
-    )
-    JOIN inventory_pipeline AS p ON p.client_id = %s AND p.slug = j.pipeline
-)
-INSERT INTO runs_run AS r (
-    pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata,
-    created_at, updated_at
-)
-SELECT pipeline_id, external_run_id, status, started_at, finished_at, error_message, metadata,
-       now(), now()
-FROM i
-ORDER BY pipeline_id, external_run_id
-ON CONFLICT (pipeline_id, external_run_id) DO UPDATE SET
-    status = CASE
-        WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
-            AND (EXCLUDED.finished_at IS NOT NULL
-                 OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
-        THEN EXCLUDED.status ELSE r.status
-    END,
-    finished_at = CASE
-        WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
-            AND (EXCLUDED.finished_at IS NOT NULL
-                 OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
-        THEN EXCLUDED.finished_at ELSE r.finished_at
-    END,
-    error_message = CASE
-        WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
-            AND (EXCLUDED.finished_at IS NOT NULL
-                 OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
-        THEN EXCLUDED.error_message
-        WHEN EXCLUDED.status = r.status
-            AND EXCLUDED.finished_at IS NOT DISTINCT FROM r.finished_at
-            AND r.error_message = ''
-        THEN EXCLUDED.error_message
-        ELSE r.error_message
-    END,
-    metadata = CASE
-        WHEN COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
-            AND (EXCLUDED.finished_at IS NOT NULL
-                 OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
-        THEN r.metadata || EXCLUDED.metadata
-        ELSE EXCLUDED.metadata || r.metadata
-    END,
-    started_at = LEAST(r.started_at, EXCLUDED.started_at),
-    updated_at = now()
-WHERE NOT COALESCE(EXCLUDED.finished_at = r.finished_at AND EXCLUDED.status <> r.status, false)
-    AND (
-        COALESCE(EXCLUDED.finished_at > r.finished_at, r.finished_at IS NULL
-            AND (EXCLUDED.finished_at IS NOT NULL
-                 OR (r.status = 'queued' AND EXCLUDED.status = 'running')))
-        OR EXCLUDED.started_at < r.started_at
-        OR (EXCLUDED.status = r.status
-            AND EXCLUDED.finished_at IS NOT DISTINCT FROM r.finished_at
-            AND r.error_message = '' AND EXCLUDED.error_message <> '')
-        OR (EXCLUDED.metadata || r.metadata) <> r.metadata
-    )
-RETURNING (r.xmax = 0), (SELECT p.slug FROM inventory_pipeline AS p WHERE p.id = r.pipeline_id),
-"""
-# What the caller learns of each stored run: enough to report the outcome and the terminal
-# pipelines for a batch; the whole run for a single item, which the API answers with.
-_BRIEF_COLUMNS = "r.id, r.pipeline_id, r.external_run_id, r.status, r.finished_at"
-_FULL_COLUMNS = (
-    _BRIEF_COLUMNS + ", r.started_at, r.error_message, r.metadata, r.created_at, r.updated_at"
-)
-_UPSERT_BRIEF = _UPSERT_HEAD + _BRIEF_COLUMNS
-_UPSERT_FULL = _UPSERT_HEAD + _FULL_COLUMNS
-
-# The items the statement returned nothing for: a run it left alone (its columns), or a slug
-# that names no pipeline of the client (no row at all).
-_STORED_FROM = """
-FROM json_to_recordset(%s::json) AS i(pipeline text, external_run_id text)
-JOIN inventory_pipeline AS p ON p.client_id = %s AND p.slug = i.pipeline
-JOIN runs_run AS r ON r.pipeline_id = p.id AND r.external_run_id = i.external_run_id
-"""
-_STORED_BRIEF = "SELECT p.slug, " + _BRIEF_COLUMNS + _STORED_FROM
-_STORED_FULL = "SELECT p.slug, " + _FULL_COLUMNS + _STORED_FROM
-
-
-def _stored(run: _ValidRun, row: Sequence[Any]) -> StoredRun:
-    """A StoredRun from the _FULL_COLUMNS of a row."""
-    run_id, pipeline_id, external_run_id, status, finished_at, *rest = row
-    started_at, error_message, metadata, created_at, updated_at = rest
-    # Django's psycopg setup hands jsonb over as text, for JSONField to decode.
-    if isinstance(metadata, str):
-        metadata = json.loads(metadata)
-    return StoredRun(
-        id=run_id,
-        pipeline_id=pipeline_id,
-        pipeline_slug=run.pipeline_slug,
-        external_run_id=external_run_id,
-        status=status,
-        started_at=started_at,
-        finished_at=finished_at,
-        error_message=error_message,
-        metadata=metadata,
-        created_at=created_at,
-        updated_at=updated_at,
-    )
-
-
-class _PreparingCursor(psycopg.Cursor):
-    """Server-side binding, every statement prepared: PostgreSQL parses and plans the upsert
-    once per connection. Planning it is most of its cost for a single run (it is long, and
-    Django's client-side binding sends it with the values inlined, to be planned anew each
-    time). With DB_PREPARED_STATEMENTS off, psycopg executes it unprepared."""
-
-    def execute(self, query, params=None, *, prepare=True, binary=None):
-        return super().execute(query, params, prepare=prepare, binary=binary)
-
-
-@functools.cache
-def _counted_cursor_class(alias: str, vendor: str) -> type[psycopg.Cursor]:
-    # django-prometheus builds a new class on every call: once per connection alias is enough.
-    return ExportingCursorWrapper(_PreparingCursor, alias, vendor)
-
-
-def _prepared_cursor():
-    """A Django cursor (errors translated, queries logged and counted as for any other) over
-    a _PreparingCursor of the request's connection: in its transaction, if there is one."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    factory = _counted_cursor_class(connection.alias, connection.vendor)
-    with connection.wrap_database_errors:
-        cursor = factory(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
-
-
-def _records_json(batch: list[_ValidRun]) -> str:
-    """The round as one JSON document for json_to_recordset: a single parameter, which costs
-    far less to send than seven arrays of Python values adapted one element at a time."""
-    return json.dumps(
-        [
-            {
-                "pipeline": run.pipeline_slug,
-                "external_run_id": run.external_run_id,
-                "status": run.status,
-                "started_at": run.started_at.isoformat(),
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "error_message": run.error_message,
-                "metadata": run.metadata,
-            }
-            for run in batch
-        ],
-        separators=(",", ":"),
-    )
-
-
-def _store_round(
-    client_id: int,
-    batch: list[_ValidRun],
-    results: dict[int, ItemResult],
-    terminal_pipelines: set[int],
-    *,
-    full: bool,
-) -> None:
-    by_key = {(run.pipeline_slug, run.external_run_id): run for run in batch}
-    with _prepared_cursor() as cursor:
-        cursor.execute(_UPSERT_FULL if full else _UPSERT_BRIEF, [_records_json(batch), client_id])
-        for inserted, pipeline_slug, *row in cursor.fetchall():
-            run_id, pipeline_id, external_run_id, status, finished_at = row[:5]
-            run = by_key.pop((pipeline_slug, external_run_id))
-            results[run.index] = ItemResult(
-                index=run.index,
-                outcome=CREATED if inserted else UPDATED,
-                run_id=run_id,
-                run=_stored(run, row) if full else None,
+            attrs = serializer.run_validation(item)
+        except ValidationError as exc:
+            results[index] = ItemResult(index=index, outcome=REJECTED, errors=_errors(exc))
+            continue
+        valid.append(
+            _Item(
+                index=index,
+                pipeline_slug=attrs["pipeline"],
+                external_run_id=attrs["external_run_id"],
+                event=run_fields(attrs),
             )
-            # The event was applied as the run's terminal state (new, or a correction).
-            if (
-                STATUS_RANK[status] == TERMINAL_RANK
-                and status == run.status
-                and finished_at == run.finished_at
-            ):
-                terminal_pipelines.add(pipeline_id)
-        if not by_key:
+        )
+    return valid
+
+
+def _errors(exc: ValidationError) -> dict[str, list[str]]:
+    detail = exc.detail if isinstance(exc.detail, Mapping) else {"non_field_errors": exc.detail}
+    return {str(name): [str(message) for message in messages] for name, messages in detail.items()}
+
+
+def _pipelines(client: Client, items: list[_Item]) -> dict[str, int]:
+    """The client's pipelines the items name, slug → id; each one given a state row first
+    (outside the writing transaction: see pipeline_state.ensure_rows)."""
+    if not items:
+        return {}
+    rows = Pipeline.objects.filter(
+        client=client, slug__in={item.pipeline_slug for item in items}
+    ).values_list("slug", "pk", "run_state__pipeline_id")
+    pipelines = {slug: pk for slug, pk, _ in rows}
+    pipeline_state.ensure_rows(pk for _, pk, state in rows if state is None)
+    return pipelines
+
+
+def _unknown_pipeline(item: _Item) -> ItemResult:
+    return ItemResult(
+        index=item.index,
+        outcome=REJECTED,
+        errors={"pipeline": [f"No pipeline {item.pipeline_slug!r} for this client."]},
+        unknown_pipeline=True,
+    )
+
+
+def _conflict(item: _Item, stored: RunFields) -> ItemResult:
+    return ItemResult(
+        index=item.index,
+        outcome=REJECTED,
+        errors={
+            "status": [
+                f"Conflicts with the stored status {stored.status!r} of this run, reported "
+                "with the same finished_at. A correction needs a later finished_at."
+            ]
+        },
+        conflict=True,
+    )
+
+
+def _stored_fields(run: Run) -> RunFields:
+    return RunFields(**{name: getattr(run, name) for name in _RUN_FIELDS})
+
+
+# --- One run ----------------------------------------------------------------------------------
+
+
+def _write_one(items: list[_Item], pipelines: dict[str, int], results: dict[int, ItemResult]):
+    (item,) = items
+    pipeline_id = pipelines[item.pipeline_slug]
+    with transaction.atomic():
+        states = pipeline_state.lock([pipeline_id])
+        if not states:  # deleted since it was looked up
+            results[item.index] = _unknown_pipeline(item)
             return
+        run, created = Run.objects.select_for_update().get_or_create(
+            pipeline_id=pipeline_id,
+            external_run_id=item.external_run_id,
+            defaults=dataclasses.asdict(item.event),
+        )
+        if created:
+            transition, before = Transition(CREATED, item.event), None
+        else:
+            before = RunPoint.of(run)
+            transition = apply_event(_stored_fields(run), item.event)
+            if transition.conflict:
+                results[item.index] = _conflict(item, transition.run)
+                return
+            if transition.writes:
+                changed = _assign(run, transition.run)
+                run.save(update_fields=[*changed, "updated_at"])
+        results[item.index] = ItemResult(
+            index=item.index, outcome=transition.outcome, run_id=run.pk, run=run
+        )
+        if transition.writes:
+            _keep_derived_state(states, [(pipeline_id, before, RunPoint.of(run))])
 
-        # Runs the statement left alone, read back to tell a repeat from a conflicting terminal
-        # status. Within a transaction ON CONFLICT still holds their locks, so this read sees
-        # what the conditional update saw. In autocommit (one statement, no transaction) a
-        # change committed in between only means the event is classified as if it had arrived
-        # after that change: it wrote nothing either way.
-        keys = [{"pipeline": key[0], "external_run_id": key[1]} for key in by_key]
-        cursor.execute(_STORED_FULL if full else _STORED_BRIEF, [json.dumps(keys), client_id])
-        for pipeline_slug, *row in cursor.fetchall():
-            run_id, _, external_run_id, status, finished_at = row[:5]
-            run = by_key.pop((pipeline_slug, external_run_id))
-            if (
-                STATUS_RANK[status] == TERMINAL_RANK
-                and STATUS_RANK[run.status] == TERMINAL_RANK
-                and finished_at == run.finished_at
-                and status != run.status
-            ):
-                results[run.index] = ItemResult(
-                    index=run.index,
-                    outcome=REJECTED,
-                    errors={
-                        "status": [
-                            f"Conflicts with the stored status {status!r} of this run, "
-                            "reported with the same finished_at. A correction needs a later "
-                            "finished_at."
-                        ]
-                    },
-                    conflict=True,
-                )
-            else:
-                results[run.index] = ItemResult(
-                    index=run.index,
-                    outcome=UNCHANGED,
-                    run_id=run_id,
-                    run=_stored(run, row) if full else None,
-                )
 
-    # Nothing at all came back for these: their slug names no pipeline of this client (its own
-    # or another client's, told apart nowhere so that nothing leaks).
-    for run in by_key.values():
-        results[run.index] = ItemResult(
-            index=run.index,
-            outcome=REJECTED,
-            errors={"pipeline": [f"No pipeline {run.pipeline_slug!r} for this client."]},
-            unknown_pipeline=True,
+def _assign(run: Run, fields: RunFields) -> list[str]:
+    """Set ``fields`` on ``run``; the names of those that changed."""
+    changed = []
+    for name in _RUN_FIELDS:
+        value = getattr(fields, name)
+        if getattr(run, name) != value:
+            setattr(run, name, value)
+            changed.append(name)
+    return changed
+
+
+# --- A batch ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """One run of a batch: its events in the order listed, and what they do to it."""
+
+    pipeline_id: int
+    external_run_id: str
+    items: list[_Item] = field(default_factory=list)
+    # The run as read (or as inserted), and what the state needs of it before the events.
+    stored: Run | None = None
+    before: RunPoint | None = None
+    transitions: list[Transition] = field(default_factory=list)
+    final: RunFields | None = None
+
+    def fold(self) -> None:
+        """Apply the events, in order, to the stored run (None: no such run yet)."""
+        current = _stored_fields(self.stored) if self.stored is not None else None
+        self.before = RunPoint.of(self.stored) if self.stored is not None else None
+        self.transitions = []
+        for item in self.items:
+            transition = apply_event(current, item.event)
+            self.transitions.append(transition)
+            if not transition.conflict:
+                current = transition.run
+        self.final = current
+
+    @property
+    def writes(self) -> bool:
+        return any(transition.writes for transition in self.transitions)
+
+
+def _write_batch(items: list[_Item], pipelines: dict[str, int], results: dict[int, ItemResult]):
+    runs: dict[tuple[int, str], _Run] = {}
+    for item in items:
+        key = (pipelines[item.pipeline_slug], item.external_run_id)
+        runs.setdefault(key, _Run(*key)).items.append(item)
+
+    with transaction.atomic():
+        states = pipeline_state.lock({pipeline_id for pipeline_id, _ in runs})
+        for key in [key for key in runs if key[0] not in states]:  # deleted since looked up
+            for item in runs.pop(key).items:
+                results[item.index] = _unknown_pipeline(item)
+        for stored in _locked_runs(runs.keys()):
+            runs[(stored.pipeline_id, stored.external_run_id)].stored = stored
+        for run in runs.values():
+            run.fold()
+
+        new = {key: run for key, run in sorted(runs.items()) if run.stored is None}
+        Run.objects.bulk_create(
+            [
+                Run(
+                    pipeline_id=run.pipeline_id,
+                    external_run_id=run.external_run_id,
+                    **dataclasses.asdict(run.final),
+                )
+                for run in new.values()
+            ],
+            ignore_conflicts=True,
+        )
+        for stored in _locked_runs(new.keys()):
+            run = new[(stored.pipeline_id, stored.external_run_id)]
+            run.stored = stored
+            if _stored_fields(stored) != run.final:
+                # Another writer inserted this run since it was read: the events apply to it.
+                run.fold()
+
+        now = timezone.now()
+        changed = []
+        for run in runs.values():
+            if run.before is not None and run.writes:
+                _assign(run.stored, run.final)
+                run.stored.updated_at = now
+                changed.append(run.stored)
+        Run.objects.bulk_update(changed, [*_RUN_FIELDS, "updated_at"], batch_size=UPDATE_BATCH_SIZE)
+
+        for run in runs.values():
+            for item, transition in zip(run.items, run.transitions, strict=True):
+                if transition.conflict:
+                    results[item.index] = _conflict(item, transition.run)
+                else:
+                    results[item.index] = ItemResult(
+                        index=item.index, outcome=transition.outcome, run_id=run.stored.pk
+                    )
+        _keep_derived_state(
+            states,
+            [
+                (run.pipeline_id, run.before, RunPoint.of(run.stored))
+                for run in runs.values()
+                if run.writes
+            ],
+        )
+
+
+def _locked_runs(keys: Iterable[tuple[int, str]]) -> list[Run]:
+    """The stored runs of these keys, locked in key order (one query: the pipelines' and the
+    run ids' cross product, narrowed here)."""
+    keys = set(keys)
+    if not keys:
+        return []
+    candidates = (
+        Run.objects.select_for_update()
+        .filter(
+            pipeline_id__in={pipeline_id for pipeline_id, _ in keys},
+            external_run_id__in={external_run_id for _, external_run_id in keys},
+        )
+        .order_by("pipeline_id", "external_run_id")
+    )
+    return [run for run in candidates if (run.pipeline_id, run.external_run_id) in keys]
+
+
+# --- Derived state ----------------------------------------------------------------------------
+
+
+def _keep_derived_state(
+    states: Mapping[int, Any], changes: list[tuple[int, RunPoint | None, RunPoint]]
+) -> None:
+    """Bring the written pipelines' run state up to date, and tell the rollup which days
+    changed, in the writing transaction; after commit, signal the pipelines that gained or
+    corrected a terminal run. ``changes`` holds each written run's pipeline, and the run
+    before (None: new) and after."""
+    by_pipeline: dict[int, list[tuple[RunPoint | None, RunPoint]]] = defaultdict(list)
+    days: set[dt.date] = set()
+    terminal: set[int] = set()
+    for pipeline_id, before, after in changes:
+        by_pipeline[pipeline_id].append((before, after))
+        if before is None or (before.status, before.started_at) != (after.status, after.started_at):
+            days.add(after.started_at.astimezone(dt.UTC).date())
+            if before is not None:
+                days.add(before.started_at.astimezone(dt.UTC).date())
+        if is_terminal(after.status) and (
+            before is None
+            or (before.status, before.finished_at) != (after.status, after.finished_at)
+        ):
+            terminal.add(pipeline_id)
+
+    values: dict[int, StateValues] = {}
+    stale = []
+    for pipeline_id, pipeline_changes in by_pipeline.items():
+        state: StateValues | None = StateValues.of(states[pipeline_id])
+        for before, after in sorted(pipeline_changes, key=lambda change: change[1].order):
+            state = pipeline_state.advance(state, before, after)
+            if state is None:
+                break
+        if state is None:
+            stale.append(pipeline_id)
+        else:
+            values[pipeline_id] = state
+    values |= pipeline_state.recompute(stale)
+    pipeline_state.save(values)
+    rollups.runs_written(days)
+    if terminal:
+        transaction.on_commit(
+            lambda: terminal_runs_ingested.send(sender=Run, pipeline_ids=terminal)
         )

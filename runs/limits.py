@@ -3,7 +3,10 @@ environment variable, see docs/configuration.md), read on use so tests can overr
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
+from django.utils import timezone
 
 
 def max_body_bytes() -> int:
@@ -32,3 +35,17 @@ def truncate_error_message(message: str) -> str:
         return message
     dropped = len(message) - limit
     return f"{message[:limit]}\n[… truncated by CHM: {dropped} more characters]"
+
+
+# Timestamps of runs: not before the Unix epoch (nothing reports runs from earlier; older
+# values are typos or zero values), and not later than this past the server's clock (a run
+# "finished" next year would keep a pipeline from ever looking stale and sort first forever).
+# A day covers any clock skew and time-zone mistake a sender can make without being wrong.
+EARLIEST_TIMESTAMP = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+FUTURE_TOLERANCE_TEXT = "1 day"
+
+
+def timestamp_bounds() -> tuple[dt.datetime, dt.datetime]:
+    """The earliest and latest ``started_at`` and ``finished_at`` ingestion accepts."""
+    return EARLIEST_TIMESTAMP, timezone.now() + FUTURE_TOLERANCE

@@ -133,10 +133,6 @@ class Run(models.Model):
     def __str__(self) -> str:
         return f"{self.external_run_id} ({self.status})"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
 
 # A pipeline state's what-changed window is set whole: its bounds and counts (its p95s and
 # oldest starts may be NULL: no such runs), or nothing.
@@ -149,6 +145,7 @@ CHANGE_WINDOW_REQUIRED = (
     "changes_failures_prev_7d",
 )
 CHANGE_WINDOW_OPTIONAL = (
+    "changes_expires_at",
     "changes_p95_seconds_7d",
     "changes_p95_seconds_prev_7d",
     "changes_oldest_7d",
@@ -157,14 +154,14 @@ CHANGE_WINDOW_OPTIONAL = (
 
 
 class PipelineState(models.Model):
-    """What the status views need to know about one pipeline's runs, kept by PostgreSQL.
+    """What the status views need to know about one pipeline's runs, kept by its writers.
 
-    Triggers on runs_run recompute the row of every pipeline a statement wrote runs for, in
-    that statement's transaction (runs/sql/pipeline_state_v1.sql, run_triggers_v2.sql,
-    change_windows_v1.sql), so the views that read it (Q2, Q3, Q6, Q7, Q9, and Q5 through its
-    what-changed window) see exactly what a lookup in the runs themselves would find, at a cost
-    that follows the number of pipelines instead of the history stored. A pipeline without runs
-    has no row. Never written by Django.
+    Every writer of runs writes the pipeline's row in the same transaction, under the row's
+    lock (runs/pipeline_state.py defines the values and how they move), so the views that read
+    it (Q2, Q3, Q6, Q7, Q9, Q5 through its what-changed window) and the consecutive-failure
+    alerts see exactly what a lookup in the runs themselves would find, at a cost that follows
+    the number of pipelines instead of the history stored. A pipeline without runs has no row,
+    or an empty one (``last_run_id`` NULL): the views read both alike.
     """
 
     pipeline = models.OneToOneField(
@@ -206,6 +203,8 @@ class PipelineState(models.Model):
     # 14 days, which say until when the figures hold (runs/sql/change_windows_v1.sql). All
     # NULL until runs_refresh_change_windows computes them, and again whenever runs change.
     changes_as_of = models.DateTimeField(null=True)
+    # When a run of the window may first have crossed its edge: the refresh's queue.
+    changes_expires_at = models.DateTimeField(null=True)
     changes_week_start = models.DateTimeField(null=True)
     changes_fortnight_start = models.DateTimeField(null=True)
     changes_successes_7d = models.BigIntegerField(null=True)
@@ -226,6 +225,13 @@ class PipelineState(models.Model):
                 name="pipeline_state_failing",
                 condition=Q(last_outcome_status=RunStatus.FAILED),
             ),
+            # The what-changed refresh's queue: windows cleared by a write, and those expiring.
+            models.Index(
+                fields=["pipeline"],
+                name="pipeline_state_window_missing",
+                condition=Q(changes_as_of__isnull=True),
+            ),
+            models.Index(fields=["changes_expires_at"], name="pipeline_state_window_expires"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -252,13 +258,25 @@ class RolledUpDay(models.Model):
     """A closed UTC day whose run counts are in ``DailyRunCount`` and ``DailyPlatformCount``
     (runs/rollups.py).
 
-    The row exists only while those counts are exact: triggers on the runs and pipelines
-    tables delete it, with the day's counts, in the transaction of any change that touches the
-    day. The dashboard views count a day without this row from the runs themselves.
+    The row exists only while those counts are exact: every writer of runs deletes it in the
+    transaction of any change that touches the day (and a trigger on the pipelines table does
+    when a pipeline moves to another client or platform, or is deleted). The dashboard views
+    count a day without this row from the runs themselves.
     """
 
     day = models.DateField(primary_key=True)
     rolled_up_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.day.isoformat()
+
+
+class RollupQueue(models.Model):
+    """A closed UTC day whose rollup a writer of runs invalidated: the next refresh counts it
+    again (runs/rollups.py). Days that merely closed are found without it."""
+
+    day = models.DateField(primary_key=True)
+    queued_at = models.DateTimeField()
 
     def __str__(self) -> str:
         return self.day.isoformat()

@@ -3,43 +3,120 @@
 Q1, Q3 and Q8-daily read a closed day from ``DailyRunCount`` (per client and platform), Q1
 per day and Q8's windows from ``DailyPlatformCount`` (the same summed over clients), when the
 day has a ``RolledUpDay`` marker, and count its runs otherwise, so the rollup makes them
-faster but never changes what they show. It stays exact without a schedule of its own: triggers delete a
-day's marker and counts in the transaction of any write that touches the day
-(runs/sql/daily_rollup_invalidation_v1.sql explains the lock protocol), and
-``refresh_daily_rollup`` counts again the closed days that have no marker.
+faster but never changes what they show.
+
+Counting is off the write path: ``refresh_daily_rollup`` (``manage.py refresh_rollups``)
+counts the days that closed since its last pass and the days queued in ``RollupQueue``. A
+writer of runs only keeps the rollup exact: ``runs_written`` deletes the marker of each closed
+day it changed (a late event, a correction, a deletion) and queues the day, in the writer's
+transaction, so that a reader sees either the change and no marker, or neither.
+
+The lock protocol, on advisory locks (namespace ROLLUP_LOCK_NAMESPACE, a day as its number of
+days since 1970-01-01):
+
+* writers take the locks of the days they wrote SHARED, then delete the markers in a later
+  statement: writers never wait for each other;
+* a refresh takes a day's lock EXCLUSIVE, so it waits for that day's writers still in flight,
+  then counts the day in a new statement, whose snapshot (READ COMMITTED) holds every run they
+  committed. A writer that comes during the count waits for it, and its later DELETE sees (and
+  removes) the marker the refresh wrote.
+
+Either way no snapshot ever sees a marker whose counts miss a committed run. Writers take the
+day locks last, after their pipeline state and run locks (runs/ingest.py gives the order), and
+a refresh holds a day's lock without taking any other, so the two never wait for each other in
+a circle. This needs READ COMMITTED: under REPEATABLE READ a writer's DELETE would use a
+snapshot from before the refresh committed, so such writes are refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
-# Every taker of a day's lock uses this key space; the SQL functions share it.
+# Every taker of a day's lock uses this key space.
 ROLLUP_LOCK_NAMESPACE = 7302
+# The closed days a refresh counts: the 365 before the current UTC day (what Q1 shows).
+HORIZON_DAYS = 365
+_EPOCH = dt.date(1970, 1, 1)
 
-# Closed days of the views' horizon that have runs but no marker, newest first (the dashboards'
-# default windows are the most recent days). Days without runs are not worth a marker: counting
-# nothing from the runs costs one index probe.
+# What to count: queued days of the horizon, and the days that closed after the newest one
+# rolled up (every closed day gets a marker, empty days too, so that this needs no scan).
 DAYS_TO_ROLL_UP = """
-SELECT d.day
-FROM runs_rollup_refreshable_days() AS d(day)
-WHERE NOT EXISTS (SELECT 1 FROM runs_rolledupday m WHERE m.day = d.day)
-  AND EXISTS (
-      SELECT 1 FROM runs_run r
-      WHERE r.started_at >= d.day::timestamp AT TIME ZONE 'UTC'
-        AND r.started_at < (d.day + 1)::timestamp AT TIME ZONE 'UTC'
-  )
-ORDER BY d.day DESC
+SELECT q.day FROM runs_rollupqueue q
+WHERE q.day >= %(first)s AND q.day <= %(last)s
+UNION
+SELECT g.day::date
+FROM generate_series(
+    GREATEST(%(first)s::date, (SELECT max(m.day) + 1 FROM runs_rolledupday m))::timestamp,
+    %(last)s::date::timestamp,
+    interval '1 day'
+) AS g(day)
+ORDER BY 1 DESC
 """
+
+# Queued days that fell out of the horizon: nothing will count them.
+PRUNE_QUEUE = "DELETE FROM runs_rollupqueue WHERE day < %s"
+
+LOCK_DAYS_SHARED = """
+SELECT current_setting('transaction_isolation'), pg_advisory_xact_lock_shared(%s, d.key)
+FROM (SELECT DISTINCT k AS key FROM unnest(%s::integer[]) AS k ORDER BY 1) AS d
+"""
+# A statement after LOCK_DAYS_SHARED: it sees a marker a refresh committed meanwhile. A day's
+# counts exist only next to its marker, so a day without one (the current day, or one not
+# rolled up yet) costs an index probe.
+FORGET_DAYS = """
+WITH gone AS (
+    DELETE FROM runs_rolledupday WHERE day = ANY(%s::date[]) RETURNING day
+), counts AS (
+    DELETE FROM runs_dailyruncount WHERE day IN (SELECT day FROM gone)
+), totals AS (
+    DELETE FROM runs_dailyplatformcount WHERE day IN (SELECT day FROM gone)
+)
+INSERT INTO runs_rollupqueue (day, queued_at)
+SELECT day, statement_timestamp() FROM gone
+ON CONFLICT (day) DO NOTHING
+"""
+
+
+def lock_key(day: dt.date) -> int:
+    return (day - _EPOCH).days
+
+
+def refreshable_days(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The first and last day a refresh counts."""
+    today = today or timezone.now().astimezone(dt.UTC).date()
+    return today - dt.timedelta(days=HORIZON_DAYS), today - dt.timedelta(days=1)
+
+
+def runs_written(days: Iterable[dt.date]) -> None:
+    """Keep the rollup exact for a transaction that changed runs started on ``days`` (for a
+    run that moved, its old and its new day): called in that transaction, after its writes'
+    other locks. Days older than the horizon are never counted again and are skipped."""
+    first, _ = refreshable_days()
+    # The day before the horizon too: a refresh may have listed its days before midnight.
+    wanted = sorted({day for day in days if day >= first - dt.timedelta(days=1)})
+    if not wanted:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(LOCK_DAYS_SHARED, [ROLLUP_LOCK_NAMESPACE, [lock_key(d) for d in wanted]])
+        ((isolation, _), *_) = cursor.fetchall()
+        if isolation != "read committed":
+            # The transaction is rolled back with its writes.
+            raise DatabaseError(
+                f"runs can only be written under READ COMMITTED isolation, not {isolation}: "
+                "the daily rollup's invalidation needs a new snapshot per statement"
+            )
+        cursor.execute(FORGET_DAYS, [wanted])
+
 
 # Markers and counts of days the views no longer show.
 PRUNE_PAST_HORIZON = """
 WITH gone AS (
-    DELETE FROM runs_rolledupday
-    WHERE day < (SELECT min(d) FROM runs_rollup_refreshable_days() AS d)
-    RETURNING day
+    DELETE FROM runs_rolledupday WHERE day < %s RETURNING day
 ), counts AS (
     DELETE FROM runs_dailyruncount WHERE day IN (SELECT day FROM gone) RETURNING 1
 ), totals AS (
@@ -48,13 +125,15 @@ WITH gone AS (
 SELECT count(*) FROM gone
 """
 
-LOCK_DAY = "SELECT pg_advisory_xact_lock(%s, runs_rollup_lock_key(%s::date))"
+LOCK_DAY = "SELECT pg_advisory_xact_lock(%s, %s)"
+
+UNQUEUE_DAY = "DELETE FROM runs_rollupqueue WHERE day = %s"
 
 # One statement, run after LOCK_DAY has returned: its snapshot is taken then, so it holds every
 # run that the day's writers committed while the refresh waited for them. A refresh that got
 # there first has left its marker, and ON CONFLICT makes this one write nothing. Answers
 # whether it wrote the marker. The per-platform totals are summed from the same counts, so the
-# two tables cannot disagree.
+# two tables cannot disagree. A day without runs gets its marker and no counts.
 ROLL_UP_DAY = """
 WITH marker AS (
     INSERT INTO runs_rolledupday (day, rolled_up_at)
@@ -121,20 +200,23 @@ class RollupRefresh:
 
 
 def refresh_daily_rollup(*, days: list[dt.date] | None = None) -> RollupRefresh:
-    """Roll up the closed days of the views' horizon that have runs and no rollup.
+    """Roll up the days of the views' horizon that closed since the last pass, and those a
+    writer queued since.
 
     Each day is its own short transaction: a day's lock is held only while that day is
-    counted. ``days`` restricts the refresh to those days (still only closed days of the
-    horizon without a marker). Needs READ COMMITTED, PostgreSQL's and Django's default.
+    counted. ``days`` restricts the refresh to those of them. Needs READ COMMITTED,
+    PostgreSQL's and Django's default.
     """
     require_read_committed(
         "refresh_daily_rollup",
         "it counts a day in a snapshot taken after the day's writers have finished",
     )
+    first, last = refreshable_days()
     with connection.cursor() as cursor:
-        cursor.execute(PRUNE_PAST_HORIZON)
+        cursor.execute(PRUNE_PAST_HORIZON, [first])
         (pruned,) = cursor.fetchone()
-        cursor.execute(DAYS_TO_ROLL_UP)
+        cursor.execute(PRUNE_QUEUE, [first])
+        cursor.execute(DAYS_TO_ROLL_UP, {"first": first, "last": last})
         candidates = [day for (day,) in cursor.fetchall()]
     if days is not None:
         wanted = set(days)
@@ -148,7 +230,8 @@ def refresh_daily_rollup(*, days: list[dt.date] | None = None) -> RollupRefresh:
         # was inserted, weeks of days. VACUUM cannot run inside a transaction (tests).
         with connection.cursor() as cursor:
             cursor.execute(
-                "VACUUM (ANALYZE) runs_dailyruncount, runs_dailyplatformcount, runs_rolledupday"
+                "VACUUM (ANALYZE) runs_dailyruncount, runs_dailyplatformcount, runs_rolledupday,"
+                " runs_rollupqueue"
             )
     return RollupRefresh(days_rolled_up=rolled_up, days_pruned=pruned)
 
@@ -157,7 +240,8 @@ def _roll_up_day(day: dt.date) -> bool:
     """Count one closed day into the rollup; False when it already had a marker."""
     with transaction.atomic(), connection.cursor() as cursor:
         # Exclusive: waits for the transactions still writing runs of this day.
-        cursor.execute(LOCK_DAY, [ROLLUP_LOCK_NAMESPACE, day])
+        cursor.execute(LOCK_DAY, [ROLLUP_LOCK_NAMESPACE, lock_key(day)])
+        cursor.execute(UNQUEUE_DAY, [day])
         cursor.execute(ROLL_UP_DAY, {"day": day})
         (written,) = cursor.fetchone()
         return written == 1

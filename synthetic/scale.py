@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
+from runs import pipeline_state
 from runs.change_windows import refresh_change_windows
+from runs.derived_state import runs_rewritten
 from runs.rollups import refresh_daily_rollup
 
 SCALE_SLUG_PREFIX = "scale-c"
@@ -141,18 +143,22 @@ def load_scale(
     copy_started = time.perf_counter()
     status_counts: Counter[str] = Counter()
     bar = _progress_bar(total=runs, enabled=progress)
+    pipeline_state.ensure_rows(pipeline_ids)
+    loaded_days = _days_between(end - dt.timedelta(days=days), end)
     try:
         for group in _groups_of_about(shapes, chunk_rows):
-            with (
-                transaction.atomic(),
-                connection.cursor() as cursor,
-                cursor.copy(RUNS_COPY_SQL) as copy,
-            ):
-                for chunk, counts in rows(group):
-                    copy.write(chunk)
-                    status_counts.update(counts)
-                    if bar is not None:
-                        bar.update(sum(counts.values()))
+            group_ids = [shape.pipeline_id for shape in group]
+            with transaction.atomic(), connection.cursor() as cursor:
+                # A writer of runs like any other: the state locks first, and the state of
+                # these pipelines and the rollup of their days kept in the same transaction.
+                pipeline_state.lock(group_ids)
+                with cursor.copy(RUNS_COPY_SQL) as copy:
+                    for chunk, counts in rows(group):
+                        copy.write(chunk)
+                        status_counts.update(counts)
+                        if bar is not None:
+                            bar.update(sum(counts.values()))
+                runs_rewritten(pipeline_ids=group_ids, days=loaded_days)
     finally:
         if bar is not None:
             bar.close()
@@ -182,6 +188,11 @@ def load_scale(
     )
 
 
+def _days_between(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
+    first, last = start.astimezone(dt.UTC).date(), end.astimezone(dt.UTC).date()
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
 def plan_runs(
     pipeline_ids: Sequence[int], *, runs: int, seed: int, end: dt.datetime, days: int
 ) -> tuple[list[PipelineShape], Callable[[Sequence[PipelineShape]], Iterator[RunChunk]]]:
@@ -199,6 +210,13 @@ def delete_scale_data() -> int:
     """Remove every scale client with its pipelines and runs; answers the clients removed."""
     with transaction.atomic(), connection.cursor() as cursor:
         like = SCALE_SLUG_PREFIX + "%"
+        # The state rows first: the lock order of every writer of runs (runs/ingest.py).
+        cursor.execute(
+            "DELETE FROM runs_pipelinestate WHERE pipeline_id IN (SELECT p.id"
+            " FROM inventory_pipeline p JOIN inventory_client c ON c.id = p.client_id"
+            " WHERE c.slug LIKE %s)",
+            [like],
+        )
         cursor.execute(
             "DELETE FROM runs_run WHERE pipeline_id IN (SELECT p.id FROM inventory_pipeline p"
             " JOIN inventory_client c ON c.id = p.client_id WHERE c.slug LIKE %s)",

@@ -10,6 +10,8 @@ from django.utils import timezone
 from alerts.models import AlertRule, Channel, RuleKind
 from inventory.keys import generate_key
 from inventory.models import Client, Pipeline, Platform
+from runs import pipeline_state
+from runs.derived_state import runs_rewritten
 from runs.models import Run, RunStatus
 
 
@@ -71,6 +73,17 @@ class RunFactory(factory.django.DjangoModelFactory):
     error_message = factory.LazyAttribute(
         lambda o: "Task exited with return code 1" if o.status == RunStatus.FAILED else ""
     )
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # Written as any writer of runs outside ingestion does: with the pipeline's state and
+        # the rollup kept up to date in the same transaction.
+        run = super()._create(model_class, *args, **kwargs)
+        pipeline_state.ensure_rows([run.pipeline_id])
+        runs_rewritten(
+            pipeline_ids=[run.pipeline_id], days=[run.started_at.astimezone(dt.UTC).date()]
+        )
+        return run
 
 
 class AlertRuleFactory(factory.django.DjangoModelFactory):

@@ -15,9 +15,7 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import fields as rest_fields
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import APIException
 from rest_framework.pagination import CursorPagination
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,56 +31,11 @@ from runs.authentication import (
     IsStaffOrClientKey,
     request_client,
 )
-from runs.ingest import CREATED, REJECTED, IngestResult, ItemResult, StoredRun, ingest_runs
+from runs.ingest import CREATED, REJECTED, IngestResult, ItemResult, ingest_runs
+from runs.models import Run
 from runs.openlineage import ingest_lineage_event
 
 logger = logging.getLogger(__name__)
-
-
-_JSON = JSONRenderer()
-# Accept headers that DRF's content negotiation answers with plain JSON (no indent parameter):
-# what HTTP libraries, schedulers and OpenLineage clients send.
-_PLAIN_JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
-
-
-class ClientKeyIngestMixin:
-    """Runs an ingestion POST that carries a client key through DRF's own steps, minus the
-    ones that cannot change its answer.
-
-    Ingestion is the hot path: a scheduler reports every run, one request each. For a POST with
-    ``Authorization: Bearer …`` and a plain JSON Accept header, DRF's dispatch would wrap the
-    request, negotiate the (only) renderer, try one authenticator, check one permission that
-    the authenticator already decided, then throttle. This keeps the steps that matter, with
-    DRF's own pieces: the client-key authentication, the view's throttles, the exception
-    handler and ``finalize_response``, so answers, headers and errors are byte for byte those
-    of the full path. Every other request (reads, staff sessions or tokens, no credentials, an
-    unusual Accept header) takes DRF's full dispatch.
-
-    Views implement ``ingest(client, request)``, ``request`` being Django's HttpRequest.
-    """
-
-    def dispatch(self, request, *args, **kwargs):
-        if (
-            request.method != "POST"
-            or request.META.get("HTTP_ACCEPT", "").strip() not in _PLAIN_JSON_ACCEPT
-            or not ClientKeyAuthentication.is_presented(request)
-        ):
-            return super().dispatch(request, *args, **kwargs)
-        self.args, self.kwargs, self.request = args, kwargs, request
-        self.headers = self.default_response_headers
-        request.accepted_renderer, request.accepted_media_type = _JSON, _JSON.media_type
-        try:
-            # What DRF's Request would set; the throttles and the request log read them.
-            request.user, request.auth = ClientKeyAuthentication().authenticate(request)
-            self.check_throttles(request)
-            response = self.ingest(request.auth, request)
-        except APIException as exc:
-            response = self.handle_exception(exc)
-        self.response = self.finalize_response(request, response, *args, **kwargs)
-        return self.response
-
-    def ingest(self, client: Client, request: HttpRequest) -> Response:
-        raise NotImplementedError
 
 
 class ByIdPagination(CursorPagination):
@@ -158,15 +111,15 @@ def _rejection_status(*, conflict: bool, unknown_pipeline: bool) -> int:
 _timestamp = rest_fields.DateTimeField()
 
 
-def _stored_run_data(stored: StoredRun, client: Client) -> dict:
-    """The run as the ingestion statement read it back, in RunSerializer's shape: the answer
-    to a single-run POST needs no further query, and no ModelSerializer is built per request
-    (a test keeps the two shapes equal)."""
-    duration = stored.duration
+def _stored_run_data(stored: Run, client: Client, pipeline_slug: str) -> dict:
+    """The stored run in RunSerializer's shape, from what ingestion already holds: the answer
+    to a single-run POST needs no query for the run's pipeline and client (a test keeps the
+    two shapes equal)."""
+    duration = stored.finished_at - stored.started_at if stored.finished_at else None
     return {
-        "id": stored.id,
+        "id": stored.pk,
         "client": client.slug,
-        "pipeline": stored.pipeline_slug,
+        "pipeline": pipeline_slug,
         "pipeline_id": stored.pipeline_id,
         "external_run_id": stored.external_run_id,
         "status": stored.status,
@@ -182,7 +135,7 @@ def _stored_run_data(stored: StoredRun, client: Client) -> dict:
     }
 
 
-class RunViewSet(ClientKeyIngestMixin, ScopedListViewSet):
+class RunViewSet(ScopedListViewSet):
     """GET lists runs (staff or a client key); POST ingests one run or a batch (client key)."""
 
     serializer_class = serializers.RunSerializer
@@ -225,9 +178,7 @@ class RunViewSet(ClientKeyIngestMixin, ScopedListViewSet):
         },
     )
     def create(self, request: Request) -> Response:
-        return self.ingest(request_client(request), request._request)
-
-    def ingest(self, client: Client, request: HttpRequest) -> Response:
+        client = request_client(request)
         payload = read_json_body(request)
         if isinstance(payload, list):
             limit = limits.max_batch_items()
@@ -254,7 +205,7 @@ class RunViewSet(ClientKeyIngestMixin, ScopedListViewSet):
         return Response(
             {
                 "outcome": item.outcome,
-                "run": _stored_run_data(item.run, client),
+                "run": _stored_run_data(item.run, client, payload["pipeline"].strip()),
             },
             status=status.HTTP_201_CREATED if item.outcome == CREATED else status.HTTP_200_OK,
         )
@@ -266,7 +217,7 @@ class RunViewSetWithoutSlash(RunViewSet):
     redirect would turn their POST into a GET."""
 
 
-class LineageView(ClientKeyIngestMixin, APIView):
+class LineageView(APIView):
     authentication_classes = [ClientKeyAuthentication]
     permission_classes = [HasClientKey]
 
@@ -286,10 +237,7 @@ class LineageView(ClientKeyIngestMixin, APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        return self.ingest(request_client(request), request._request)
-
-    def ingest(self, client: Client, request: HttpRequest) -> Response:
-        result = ingest_lineage_event(client=client, event=read_json_body(request))
+        result = ingest_lineage_event(client=request_client(request), event=read_json_body(request))
         data = {"outcome": result.outcome, "run_id": result.run_id, "pipeline": result.pipeline}
         if result.detail:
             data["detail"] = result.detail

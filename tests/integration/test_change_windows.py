@@ -1,4 +1,4 @@
-"""Q5's what-changed windows (runs/sql/change_windows_v1.sql, runs/change_windows.py): the
+"""Q5's what-changed windows (runs/change_windows.py): the
 view reads a pipeline's window while it is current and counts its runs otherwise, and either
 way answers exactly as version 2, which always counts the runs.
 
@@ -19,7 +19,9 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
-from runs.change_windows import refresh_change_windows
+from runs.change_windows import compute_windows, refresh_change_windows, stale_windows
+from runs.derived_state import runs_rewritten
+from runs.ingest import ingest_runs
 from runs.models import (
     CHANGE_WINDOW_OPTIONAL,
     CHANGE_WINDOW_REQUIRED,
@@ -30,50 +32,21 @@ from tests.factories import ClientFactory, PipelineFactory, RunFactory
 from tests.integration.test_daily_rollup_concurrency import (
     WAIT_SECONDS,
     in_thread,
-    wait_for_a_blocked_advisory_lock,
+    wait_for_a_blocked_row_lock,
 )
 from tests.integration.test_what_changed_versions import history  # noqa: F401 (fixture)
 from tests.support.view_versions import differences, install_temporary_version
 
 VIEW = "reporting.q05_what_changed"
 DAY = dt.timedelta(days=1)
-# Taken per pipeline by writers of runs and by window computations (runs_lock_pipeline_states).
-STATE_LOCK_NAMESPACE = 7301
 WINDOW_COLUMNS = CHANGE_WINDOW_REQUIRED + CHANGE_WINDOW_OPTIONAL
-
-# runs_change_window's columns, in the order of the state's window columns.
-FUNCTION_COLUMNS = (
-    "week_start",
-    "fortnight_start",
-    "successes_7d",
-    "failures_7d",
-    "successes_prev_7d",
-    "failures_prev_7d",
-    "p95_duration_seconds_7d",
-    "p95_duration_seconds_prev_7d",
-    "oldest_7d",
-    "oldest_14d",
-)
 
 
 def compute_windows_as_of(instant: dt.datetime) -> None:
-    """Every pipeline's window as runs_refresh_change_windows would have computed it at
-    ``instant`` (none for a pipeline with a run started then or later), the others cleared."""
-    assignments = ", ".join(
-        f"{column} = w.{value}"
-        for column, value in zip(WINDOW_COLUMNS, FUNCTION_COLUMNS, strict=True)
-    )
-    with connection.cursor() as cursor:
-        cleared = ", ".join(f"{column} = NULL" for column in WINDOW_COLUMNS)
-        cursor.execute(f"UPDATE runs_pipelinestate SET changes_as_of = NULL, {cleared}")  # noqa: S608
-        cursor.execute(
-            f"UPDATE runs_pipelinestate AS s SET changes_as_of = %(at)s, {assignments}"  # noqa: S608
-            " FROM (SELECT t.pipeline_id, c.* FROM runs_pipelinestate t"
-            " CROSS JOIN LATERAL runs_change_window(t.pipeline_id, %(at)s) AS c"
-            " WHERE t.last_outcome_started_at IS NULL OR t.last_outcome_started_at < %(at)s) AS w"
-            " WHERE s.pipeline_id = w.pipeline_id",
-            {"at": instant},
-        )
+    """Every pipeline's window as the refresh would have computed it at ``instant`` (none for
+    a pipeline with a run started then or later), the others cleared."""
+    PipelineState.objects.update(**dict.fromkeys(("changes_as_of", *WINDOW_COLUMNS)))
+    compute_windows(PipelineState.objects.values_list("pipeline_id", flat=True), as_of=instant)
 
 
 def current_windows(at: dt.datetime) -> tuple[int, int]:
@@ -187,25 +160,41 @@ class TestAnswers:
         assert differences(VIEW, v2) == []
 
         refresh_change_windows()
-        run = slower.runs.order_by("-started_at").first()
-        run.status = RunStatus.FAILED
-        run.save()
+        run = slower.runs.filter(status=RunStatus.SUCCESS).order_by("-started_at").first()
+        correction = {
+            "pipeline": slower.slug,
+            "external_run_id": run.external_run_id,
+            "status": "failed",
+            "started_at": run.started_at.isoformat(),
+            "finished_at": (run.finished_at + dt.timedelta(minutes=1)).isoformat(),
+        }
+        assert ingest_runs(client=slower.client, items=[correction]).summary["updated"] == 1
         assert window_of(slower).changes_as_of is None
         assert differences(VIEW, v2) == []
 
         refresh_change_windows()
         slower.runs.filter(started_at__gte=timezone.now() - 5 * DAY).delete()
+        runs_rewritten(pipeline_ids=[slower.pk], days=[])
         assert window_of(slower).changes_as_of is None
         assert differences(VIEW, v2) == []
+
+    def test_expired_windows_are_computed_again_and_current_ones_left(self, history):  # noqa: F811
+        refresh_change_windows()
+        edges = history["edges"]
+        PipelineState.objects.filter(pipeline=edges).update(
+            changes_expires_at=timezone.now() - dt.timedelta(seconds=1)
+        )
+        assert stale_windows() == [edges.pk]
+        assert refresh_change_windows().windows_computed == 1
+        assert window_of(edges).changes_expires_at > timezone.now()
+        assert differences(VIEW, install_temporary_version("q05_what_changed", 2)) == []
 
     def test_a_pipeline_with_a_run_started_later_gets_no_window(self, history):  # noqa: F811
         pipeline = history["recovered"]
         later = timezone.now() + dt.timedelta(minutes=30)
         RunFactory(pipeline=pipeline, status=RunStatus.FAILED, started_at=later)
         refresh_change_windows()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT runs_refresh_change_windows(ARRAY[%s]::bigint[])", [pipeline.pk])
-            assert cursor.fetchone() == (0,)
+        assert compute_windows([pipeline.pk], as_of=timezone.now()) == 0
         assert window_of(pipeline).changes_as_of is None
         assert window_of(history["edges"]).changes_as_of is not None
         # Once that run has started, it is in the pipeline's last 7 days.
@@ -234,20 +223,6 @@ class TestAnswers:
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("SET TIME ZONE 'UTC'")
-
-    def test_truncating_the_runs_empties_the_state(self, history):  # noqa: F811
-        refresh_change_windows()
-        with connection.cursor() as cursor:
-            # The runs' deferred foreign-key checks must run before a TRUNCATE in this transaction.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("TRUNCATE runs_run")
-        assert not PipelineState.objects.exists()
-        assert differences(VIEW, install_temporary_version("q05_what_changed", 2)) == []
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM reporting.q02_pipeline_latest_status WHERE NOT never_run"
-            )
-            assert cursor.fetchone() == (0,)
 
     def test_the_refresh_command_computes_the_windows(self, history):  # noqa: F811
         out = StringIO()
@@ -293,9 +268,7 @@ class TestConcurrentWriters:
         writer, writer_errors = in_thread(write)
         assert inserted.wait(WAIT_SECONDS)
         refresher, refresher_errors = in_thread(refresh_change_windows)
-        wait_for_a_blocked_advisory_lock(
-            STATE_LOCK_NAMESPACE
-        )  # the window's computation, behind the writer
+        wait_for_a_blocked_row_lock("runs_pipelinestate")  # the computation, behind the writer
         release_writer.set()
         writer.join(WAIT_SECONDS)
         refresher.join(WAIT_SECONDS)
@@ -318,7 +291,7 @@ class TestConcurrentWriters:
         refresher, refresher_errors = in_thread(refresh)
         assert computed.wait(WAIT_SECONDS)
         writer, writer_errors = in_thread(lambda: self.late_failure(pipeline))
-        wait_for_a_blocked_advisory_lock(STATE_LOCK_NAMESPACE)  # the writer, behind the computation
+        wait_for_a_blocked_row_lock("runs_pipelinestate")  # the writer, behind the computation
         release_refresh.set()
         refresher.join(WAIT_SECONDS)
         writer.join(WAIT_SECONDS)

@@ -15,8 +15,17 @@ from django.utils import timezone
 
 from chm_project.loops import heartbeat_problem
 from inventory.models import Platform
-from runs.models import DailyPlatformCount, DailyRunCount, RolledUpDay, Run, RunStatus
-from runs.rollups import refresh_daily_rollup
+from runs.ingest import ingest_runs
+from runs.models import (
+    DailyPlatformCount,
+    DailyRunCount,
+    RolledUpDay,
+    RollupQueue,
+    Run,
+    RunStatus,
+)
+from runs.retention import prune_runs_started_before
+from runs.rollups import refresh_daily_rollup, runs_written
 from tests.factories import ClientFactory, PipelineFactory, RunFactory
 from tests.support.view_versions import differences, install_temporary_version
 
@@ -144,15 +153,16 @@ def test_views_match_v1_before_any_rollup(history):
     assert_views_match_v1()
 
 
-def test_refresh_rolls_up_closed_days_with_runs_and_views_still_match_v1(history):
+def horizon() -> set[dt.date]:
+    """The closed days the views show: the 365 before today."""
+    return {day_start(days_ago).date() for days_ago in range(1, 366)}
+
+
+def test_refresh_rolls_up_every_closed_day_of_the_horizon_and_views_still_match_v1(history):
     result = refresh_daily_rollup()
-    closed_days_with_runs = {
-        run.started_at.astimezone(dt.UTC).date()
-        for run in Run.objects.all()
-        if run.started_at < day_start(0)
-    }
-    assert rolled_up_days() == closed_days_with_runs
-    assert result.days_rolled_up == len(closed_days_with_runs)
+    # Days without runs too: the next pass then knows from the newest marker what closed since.
+    assert rolled_up_days() == horizon()
+    assert result.days_rolled_up == 365
     assert day_start(0).date() not in rolled_up_days()
     assert DailyRunCount.objects.filter(day=day_start(60).date()).count() == 4
     assert set(
@@ -165,7 +175,7 @@ def test_refresh_rolls_up_closed_days_with_runs_and_views_still_match_v1(history
 
 def test_the_views_read_the_rollup_once_a_day_is_rolled_up(history):
     refresh_daily_rollup()
-    # Proof that v2 takes rolled-up days from the rollup: counts changed behind the triggers'
+    # Proof that v2 takes rolled-up days from the rollup: counts changed behind the writers'
     # back (3 days ago: inside Q3's last 7 days; 10: its 7 days before) show in v2, not in v1.
     for days_ago in (3, 10):
         RunFactory(pipeline=history[0], started_at=day_start(days_ago), status="failed")
@@ -178,10 +188,8 @@ def test_the_views_read_the_rollup_once_a_day_is_rolled_up(history):
                 )
         for name in (*VIEWS, *TOTALS_VIEWS):
             assert differences_from_v1(name) != [], (name, days_ago)
-        # Back to the truth: the next refresh counts the day again.
-        RolledUpDay.objects.filter(day=day_start(days_ago).date()).delete()
-        DailyRunCount.objects.filter(day=day_start(days_ago).date()).delete()
-        DailyPlatformCount.objects.filter(day=day_start(days_ago).date()).delete()
+        # Back to the truth: a writer's invalidation, and the next refresh counts the day again.
+        runs_written([day_start(days_ago).date()])
         refresh_daily_rollup()
         assert_views_match_v1()
 
@@ -200,17 +208,29 @@ def test_a_late_run_on_a_rolled_up_day_invalidates_only_that_day(history):
     assert_views_match_v1()
 
 
-def test_a_status_change_invalidates_the_day_and_a_moved_run_both_days(history):
+def resend(run: Run, **changes) -> str:
+    """Ingest an event of ``run`` (its own fields, with ``changes``); the outcome."""
+    item = {
+        "pipeline": run.pipeline.slug,
+        "external_run_id": run.external_run_id,
+        "status": run.status,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    } | changes
+    return ingest_runs(client=run.pipeline.client, items=[item]).results[0].outcome
+
+
+def test_a_corrected_status_invalidates_the_day_and_a_run_that_moved_both_days(history):
     refresh_daily_rollup()
     before = rolled_up_days()
-    run = Run.objects.filter(started_at__date=day_start(13).date()).first()
-    Run.objects.filter(pk=run.pk).update(
-        status=RunStatus.FAILED if run.status != "failed" else "success"
-    )
+    run = Run.objects.filter(started_at__date=day_start(13).date(), status="failed").first()
+    corrected = (run.finished_at + dt.timedelta(minutes=1)).isoformat()
+    assert resend(run, status="success", finished_at=corrected) == "updated"
     assert rolled_up_days() == before - {day_start(13).date()}
     assert_views_match_v1()
     refresh_daily_rollup()
-    Run.objects.filter(pk=run.pk).update(started_at=day_start(60) + dt.timedelta(hours=9))
+    # An event with an earlier start moves the run to that start's day.
+    assert resend(run, started_at=(day_start(60) + dt.timedelta(hours=9)).isoformat()) == "updated"
     assert rolled_up_days() == before - {day_start(13).date(), day_start(60).date()}
     assert_views_match_v1()
 
@@ -218,14 +238,15 @@ def test_a_status_change_invalidates_the_day_and_a_moved_run_both_days(history):
 def test_an_update_that_changes_no_counted_field_keeps_the_day(history):
     refresh_daily_rollup()
     before = rolled_up_days()
-    Run.objects.filter(started_at__lt=day_start(0)).update(metadata={"note": "re-sent"})
+    for run in Run.objects.filter(started_at__lt=day_start(0), finished_at__isnull=False)[:10]:
+        assert resend(run, metadata={"note": "re-sent"}) == "updated"
     assert rolled_up_days() == before
 
 
-def test_deleting_runs_invalidates_their_days(history):
+def test_pruning_runs_invalidates_their_days(history):
     refresh_daily_rollup()
     before = rolled_up_days()
-    Run.objects.filter(started_at__date=day_start(200).date(), status="failed").delete()
+    assert prune_runs_started_before(cutoff=day_start(199)).deleted > 0
     assert rolled_up_days() == before - {day_start(200).date()}
     assert_views_match_v1()
 
@@ -268,15 +289,16 @@ def test_deactivated_pipelines_and_clients_keep_the_rollup_and_their_runs_counte
     assert outcome_runs > 0
 
 
-def test_truncating_the_runs_drops_the_rollup(history):
+def test_deleting_a_pipeline_drops_the_rollup(history):
     refresh_daily_rollup()
-    with connection.cursor() as cursor:
-        # The runs' deferred foreign-key checks must run before a TRUNCATE in this transaction.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("TRUNCATE runs_run")
+    history[3].delete()
     assert rolled_up_days() == set()
     assert not DailyRunCount.objects.exists()
     assert not DailyPlatformCount.objects.exists()
+    assert_views_match_v1()
+    refresh_daily_rollup()
+    assert rolled_up_days() == horizon()
+    assert_views_match_v1()
 
 
 def test_renaming_a_pipeline_keeps_the_rollup(history):
@@ -288,20 +310,20 @@ def test_renaming_a_pipeline_keeps_the_rollup(history):
     assert rolled_up_days() == before
 
 
-def test_copy_into_the_runs_table_invalidates_the_days_it_writes(history):
+def test_only_queued_days_and_days_closed_since_are_counted_again(history):
     refresh_daily_rollup()
-    day = day_start(60)
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(
-            "COPY runs_run (pipeline_id, external_run_id, status, started_at, error_message,"
-            " metadata, created_at, updated_at) FROM STDIN"
-        ) as copy,
-    ):
-        moment = (day + dt.timedelta(hours=1)).isoformat()
-        copy.write_row((history[2].pk, "copied-1", "running", moment, "", "{}", moment, moment))
-    assert day.date() not in rolled_up_days()
+    RunFactory(pipeline=history[2], started_at=day_start(60) + dt.timedelta(hours=1))
+    assert set(RollupQueue.objects.values_list("day", flat=True)) == {day_start(60).date()}
+    result = refresh_daily_rollup()
+    assert result.days_rolled_up == 1
+    assert not RollupQueue.objects.exists()
     assert_views_match_v1()
+    # Tomorrow, today has closed: the next pass counts it and nothing else.
+    RolledUpDay.objects.filter(day=day_start(1).date()).delete()
+    DailyRunCount.objects.filter(day=day_start(1).date()).delete()
+    DailyPlatformCount.objects.filter(day=day_start(1).date()).delete()
+    assert refresh_daily_rollup().days_rolled_up == 1
+    assert rolled_up_days() == horizon()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -314,10 +336,9 @@ def test_writing_runs_under_repeatable_read_is_refused():
     assert not Run.objects.exists()
 
 
-def test_refresh_leaves_days_without_runs_and_days_past_the_horizon_alone(history):
+def test_refresh_leaves_days_past_the_horizon_alone(history):
     refresh_daily_rollup()
     assert day_start(400).date() not in rolled_up_days()
-    assert day_start(5).date() not in rolled_up_days()  # no runs that day
     RolledUpDay.objects.create(day=day_start(400).date(), rolled_up_at=timezone.now())
     DailyPlatformCount.objects.create(
         day=day_start(400).date(),
@@ -408,7 +429,7 @@ def test_the_totals_are_the_counts_summed_over_clients_through_changes(history):
     assert DailyPlatformCount.objects.exists()
     assert_totals_match_counts()
     RunFactory(pipeline=history[3], started_at=day_start(13), status="failed")
-    Run.objects.filter(started_at__date=day_start(60).date()).delete()
+    prune_runs_started_before(cutoff=day_start(59))
     assert_totals_match_counts()
     refresh_daily_rollup()
     assert_totals_match_counts()
@@ -422,7 +443,10 @@ def test_migrating_to_the_totals_fills_them_for_the_days_already_rolled_up(histo
     call_command("migrate", "runs", "0011", verbosity=0)
     call_command("migrate", "runs", verbosity=0)
     assert rolled_up_days() == rolled_up
-    assert set(DailyPlatformCount.objects.values_list("day", flat=True)) == rolled_up
+    # Every rolled-up day with runs has its totals (days without runs have no counts at all).
+    counted = set(DailyRunCount.objects.values_list("day", flat=True))
+    assert counted < rolled_up
+    assert set(DailyPlatformCount.objects.values_list("day", flat=True)) == counted
     assert_totals_match_counts()
     create_v1_views()
     assert_views_match_v1()

@@ -71,20 +71,33 @@ def in_thread(target) -> tuple[threading.Thread, list[BaseException]]:
 
 
 def wait_for_a_blocked_advisory_lock(namespace: int = ROLLUP_LOCK_NAMESPACE) -> None:
-    """Until some session waits for an advisory lock of ``namespace`` (a day's lock by
-    default; 7301: a pipeline's state)."""
+    """Until some session waits for an advisory lock of ``namespace`` (a day's lock)."""
+    wait_until_blocked(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND classid = %s",
+        [namespace],
+    )
+
+
+def wait_for_a_blocked_row_lock(table: str) -> None:
+    """Until some session waits for a lock in a statement on ``table`` (its rows' locks:
+    only FOR UPDATE and writes wait). The statement's text may be cut at its start's 1 kB."""
+    wait_until_blocked(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND datname = current_database() AND query LIKE %s",
+        [f'%"{table}"%'],
+    )
+
+
+def wait_until_blocked(query: str, params: list) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                " AND classid = %s",
-                [namespace],
-            )
+            cursor.execute(query, params)
             if cursor.fetchone()[0]:
                 return
         time.sleep(0.02)
-    raise AssertionError(f"nobody waited for an advisory lock of namespace {namespace}")
+    raise AssertionError(f"nobody waited: {query} {params}")
 
 
 def failures_counted_for(day: dt.datetime) -> int:

@@ -1,4 +1,4 @@
-"""runs_pipelinestate, kept by triggers on runs_run, and the views that read it (Q2, Q6, Q7).
+"""runs_pipelinestate, kept by the writers of runs, and the views that read it (Q2, Q6, Q7).
 
 The views must return exactly what their first versions, which looked the runs up directly,
 return: after inserts, out-of-order events, corrections, deletions and concurrent writers.
@@ -15,8 +15,10 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from runs import pipeline_state
 from runs.ingest import ingest_runs
 from runs.models import PipelineState, Run
+from runs.pipeline_state import StateValues
 from runs.retention import prune_runs_started_before
 from tests.factories import ClientFactory, PipelineFactory, RunFactory
 from tests.support.view_versions import differences, install_temporary_version
@@ -67,6 +69,7 @@ def test_views_read_from_state_equal_their_first_versions_through_every_kind_of_
     ]  # one INSERT per run
     assert_views_agree()
     assert not PipelineState.objects.filter(pipeline=never_run).exists()
+    assert_state_is_a_recomputation()
 
     # One pipeline alternating over 12 runs (flaky), one failing three times since a success.
     alternating = PipelineFactory(client=client, slug="alternating")
@@ -120,23 +123,43 @@ def test_views_read_from_state_equal_their_first_versions_through_every_kind_of_
         )
     ingest_runs(client=client, items=[i for i in items if i["pipeline"] != "inactive-client"])
     assert_views_agree()
+    assert_state_is_a_recomputation()
 
-    # Updates of columns the state does not hold recompute nothing and change nothing.
-    Run.objects.filter(pipeline=pipelines[2]).update(metadata={"note": "x"})
+    # Events that change only what the state does not hold.
+    ingest_runs(
+        client=client,
+        items=[
+            {**item, "metadata": {"note": "x"}, "finished_at": None, "status": "running"}
+            for item in items[:20]
+            if item["pipeline"] != "inactive-client"
+        ],
+    )
     assert_views_agree()
 
-    # Deletions: single runs, a whole pipeline's runs, a pruned history, a deleted pipeline.
-    Run.objects.filter(id__in=[r.id for r in runs[:50]]).delete()
-    Run.objects.filter(pipeline=pipelines[3]).delete()
-    assert not PipelineState.objects.filter(pipeline=pipelines[3]).exists()
+    # Deletions: a pruned history (some pipelines left without runs), a deleted pipeline.
     prune_runs_started_before(cutoff=now - dt.timedelta(days=20))
     pipelines[4].delete()
     assert_views_agree()
+    assert_state_is_a_recomputation()
 
-    # Status moves out of and back into a failure streak; statement-wide updates.
-    Run.objects.filter(pipeline=streaky, status="canceled").update(status="failed")
-    Run.objects.filter(pipeline=alternating, status="failed").update(status="skipped")
+    # Statuses corrected out of and back into a failure streak, and out of a flaky history.
+    corrections = [
+        {
+            "pipeline": run.pipeline.slug,
+            "external_run_id": run.external_run_id,
+            "status": new_status,
+            "started_at": run.started_at.isoformat(),
+            "finished_at": (run.finished_at + dt.timedelta(minutes=1)).isoformat(),
+        }
+        for pipeline, old_status, new_status in [
+            (streaky, "canceled", "failed"),
+            (alternating, "failed", "skipped"),
+        ]
+        for run in Run.objects.filter(pipeline=pipeline, status=old_status)
+    ]
+    assert ingest_runs(client=client, items=corrections).summary["updated"] == len(corrections)
     assert_views_agree()
+    assert_state_is_a_recomputation()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -183,14 +206,7 @@ def test_concurrent_writers_of_one_pipeline_leave_the_state_a_recomputation_give
     assert Run.objects.filter(pipeline__in=[busy, quiet]).count() > writers * 15
     try:
         assert_views_agree()
-        before = list(PipelineState.objects.order_by("pipeline_id").values())
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT runs_refresh_pipeline_state(ARRAY[%s, %s]::bigint[])", [busy.id, quiet.id]
-            )
-        after = list(PipelineState.objects.order_by("pipeline_id").values())
-        strip = [{k: v for k, v in row.items() if k != "refreshed_at"} for row in before]
-        assert strip == [{k: v for k, v in row.items() if k != "refreshed_at"} for row in after]
+        assert_state_is_a_recomputation()
     finally:
         with connection.cursor() as cursor:
             for name in STATE_VIEWS:
@@ -198,32 +214,41 @@ def test_concurrent_writers_of_one_pipeline_leave_the_state_a_recomputation_give
 
 
 @pytest.mark.django_db
-def test_a_statement_over_many_pipelines_takes_the_bulk_path_and_agrees_too():
-    # More than 64 pipelines in one statement: the recomputation locks the table instead of
-    # one advisory lock per pipeline.
+def test_batches_over_many_pipelines_and_their_pruning_agree_too():
     install_first_versions()
     rng = random.Random(11)
     now = timezone.now()
     client = ClientFactory()
     pipelines = [PipelineFactory(client=client, slug=f"bulk{n}") for n in range(80)]
-    Run.objects.bulk_create(
-        Run(
-            pipeline=pipelines[n % 80],
-            external_run_id=f"b{n}",
-            status=status,
-            started_at=now - dt.timedelta(hours=n),
-            finished_at=None
-            if status == "running"
-            else now - dt.timedelta(hours=n) + dt.timedelta(minutes=3),
-            error_message="bulk" if status == "failed" else "",
+    items = []
+    for n in range(2000):
+        status = rng.choice(["success", "failed", "running", "canceled"])
+        started = now - dt.timedelta(hours=n)
+        items.append(
+            {
+                "pipeline": pipelines[n % 80].slug,
+                "external_run_id": f"b{n}",
+                "status": status,
+                "started_at": started.isoformat(),
+                "finished_at": None
+                if status == "running"
+                else (started + dt.timedelta(minutes=3)).isoformat(),
+                "error_message": "bulk" if status == "failed" else "",
+            }
         )
-        for n in range(2000)
-        for status in [rng.choice(["success", "failed", "running", "canceled"])]
-    )
+    # Newest first, as a backfill of history often comes: every batch lands out of order.
+    for start in range(0, len(items), 1000):
+        assert (
+            ingest_runs(client=client, items=items[start : start + 1000]).summary["created"] == 1000
+        )
     assert PipelineState.objects.filter(pipeline__client=client).count() == 80
     assert_views_agree()
-    Run.objects.filter(pipeline__client=client, status="running").update(status="failed")
-    Run.objects.filter(
-        pipeline__in=pipelines[:70], started_at__lt=now - dt.timedelta(days=30)
-    ).delete()
+    assert_state_is_a_recomputation()
+    prune_runs_started_before(cutoff=now - dt.timedelta(days=30))
     assert_views_agree()
+    assert_state_is_a_recomputation()
+
+
+def assert_state_is_a_recomputation() -> None:
+    stored = {row.pipeline_id: StateValues.of(row) for row in PipelineState.objects.all()}
+    assert stored == pipeline_state.recompute(stored)

@@ -5,7 +5,9 @@ import datetime as dt
 import pytest
 
 from inventory.models import Client, Pipeline
-from runs.models import RolledUpDay, Run
+from runs import pipeline_state
+from runs.models import PipelineState, RolledUpDay, Run
+from runs.pipeline_state import StateValues
 from synthetic.scale import ScaleDataExists, load_scale
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +32,7 @@ def test_scale_load_writes_exactly_the_requested_rows_within_the_window():
     assert NOW - dt.timedelta(days=10) <= oldest < newest <= NOW
 
 
-def test_scale_load_rolls_up_the_closed_days_it_wrote():
+def test_scale_load_rolls_up_the_closed_days_and_keeps_the_pipeline_state():
     now = dt.datetime.now(dt.UTC)
     _load(now=now)
 
@@ -39,7 +41,15 @@ def test_scale_load_rolls_up_the_closed_days_it_wrote():
         started.astimezone(dt.UTC).date()
         for started in Run.objects.values_list("started_at", flat=True)
     }
-    assert set(RolledUpDay.objects.values_list("day", flat=True)) == days_with_runs - {today}
+    rolled_up = set(RolledUpDay.objects.values_list("day", flat=True))
+    # Every closed day of the views' horizon (empty ones too), so every one with runs.
+    assert len(rolled_up) == 365
+    assert days_with_runs - {today} <= rolled_up
+    assert today not in rolled_up
+    # The state of every pipeline is what its runs give.
+    stored = {row.pipeline_id: StateValues.of(row) for row in PipelineState.objects.all()}
+    assert len(stored) == 30
+    assert stored == pipeline_state.recompute(stored)
 
 
 def test_scale_load_has_a_realistic_status_mix_and_durations():
