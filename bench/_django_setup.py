@@ -35,16 +35,9 @@ def psycopg_params(**overrides: object) -> dict:
 
 
 def database_url() -> str:
-    """A DATABASE_URL for the default database, for a server process started by a benchmark
-    (a socket directory as ``?host=``, as the embedded server's own URL has it)."""
-    from urllib.parse import quote
+    """A DATABASE_URL for the default database, for a server process started by a benchmark."""
+    from django.db import connection
 
-    params = psycopg_params()
-    user = quote(str(params.get("user") or ""), safe="")
-    password = quote(str(params.get("password") or ""), safe="")
-    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = str(params.get("host") or "")
-    port = f":{params['port']}" if params.get("port") else ""
-    if host.startswith("/"):
-        return f"postgres://{credentials}{port}/{params['dbname']}?host={quote(host, safe='')}"
-    return f"postgres://{credentials}{quote(host, safe='')}{port}/{params['dbname']}"
+    from chm_project.database_urls import url_of
+
+    return url_of(connection)

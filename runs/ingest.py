@@ -27,19 +27,22 @@ that two writers never wait for each other in a circle:
 3. the rollup's day locks, shared, by day (``rollups.runs_written``).
 
 Holding (1) first makes all writers of one pipeline take turns, so (2) never waits on another
-writer of runs at all; a refresh of the rollup holds one day lock and takes no other.
+writer of runs at all; a refresh of the rollup holds one day lock and takes no other. Should a
+deadlock or a serialization failure happen all the same (a writer outside CHM that ignores the
+order), the transaction is retried a few times before the error reaches the caller.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -72,6 +75,11 @@ __all__ = [
     "ingest_runs",
 ]
 
+logger = logging.getLogger(__name__)
+
+# A deadlock or serialization failure, retried this many times in all (see the lock order).
+WRITE_ATTEMPTS = 3
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
 # Rows per UPDATE statement of bulk_update: PostgreSQL evaluates its CASE per row, so the cost
 # of one statement grows with the square of its rows.
 UPDATE_BATCH_SIZE = 100
@@ -129,13 +137,25 @@ def ingest_runs(*, client: Client, items: Sequence[Any]) -> IngestResult:
     known = [item for item in valid if item.pipeline_slug in pipelines]
     if known:
         write = _write_one if len(items) == 1 else _write_batch
-        write(known, pipelines, results)
+        _retrying(lambda: write(known, pipelines, results))
 
     ordered = [results[index] for index in range(len(items))]
     summary = dict.fromkeys(OUTCOMES, 0)
     for result in ordered:
         summary[result.outcome] += 1
     return IngestResult(results=ordered, summary=summary)
+
+
+def _retrying(write: Callable[[], None]) -> None:
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            return write()
+        except OperationalError as exc:
+            retryable = getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
+            # Inside a caller's transaction the error has aborted it: only the caller can retry.
+            if not retryable or attempt == WRITE_ATTEMPTS or connection.in_atomic_block:
+                raise
+            logger.warning("Ingestion retried after %s (attempt %d)", exc.__cause__, attempt)
 
 
 def _validate(items: Sequence[Any], results: dict[int, ItemResult]) -> list[_Item]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import OperationalError
 
+import runs.ingest
 from runs.ingest import ingest_runs
 from runs.models import Run, RunStatus
 from runs.signals import terminal_runs_ingested
@@ -216,3 +218,37 @@ def test_terminal_runs_signal_is_sent_once_after_commit(
         terminal_runs_ingested.disconnect(receiver)
 
     assert received == [{pipeline.pk}]
+
+
+class _Deadlock(Exception):
+    """What psycopg raises for PostgreSQL's deadlock_detected (Django wraps it)."""
+
+    sqlstate = "40P01"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deadlock_is_retried_and_the_run_lands_once(chm_client, pipeline, monkeypatch):
+    write, calls = runs.ingest._write_one, []
+
+    def deadlocking_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from _Deadlock()
+        return write(*args)
+
+    monkeypatch.setattr(runs.ingest, "_write_one", deadlocking_once)
+
+    assert ingest_one(chm_client, event("success", finish=3)).outcome == "created"
+    assert len(calls) == 2
+    assert Run.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deadlock_that_keeps_happening_reaches_the_caller(chm_client, pipeline, monkeypatch):
+    def always_deadlocking(*args):
+        raise OperationalError("deadlock detected") from _Deadlock()
+
+    monkeypatch.setattr(runs.ingest, "_write_one", always_deadlocking)
+
+    with pytest.raises(OperationalError):
+        ingest_one(chm_client, event("success", finish=3))
