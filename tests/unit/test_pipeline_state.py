@@ -131,9 +131,9 @@ def test_advancing_write_by_write_gives_the_state_of_the_whole_history(history):
 @settings(max_examples=200, deadline=None)
 @given(count=st.integers(1, 45), data=st.data())
 def test_a_scheduler_reporting_in_order_never_needs_a_recomputation(count, data):
-    history, number = [], 0
+    history = []
     for minute in range(count):
-        number += 1
+        number = minute + 1
         started = point(number, "running", minute * 60)
         history.append((None, started))
         final = data.draw(st.sampled_from(["success", "failed", "failed", "canceled"]))
