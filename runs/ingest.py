@@ -36,19 +36,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from inventory.models import Client, Pipeline
 from runs import pipeline_state, rollups
-from runs.models import Run
+from runs.models import PipelineState, Run
 from runs.pipeline_state import RunPoint, StateValues
 from runs.serializers import RunItemSerializer, run_fields
 from runs.signals import terminal_runs_ingested
@@ -83,7 +85,7 @@ RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serial
 # Rows per UPDATE statement of bulk_update: PostgreSQL evaluates its CASE per row, so the cost
 # of one statement grows with the square of its rows.
 UPDATE_BATCH_SIZE = 100
-_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunFields))
+RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunFields))
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
-class _Item:
+class Item:
     index: int
     pipeline_slug: str
     external_run_id: str
@@ -128,25 +130,35 @@ def ingest_runs(*, client: Client, items: Sequence[Any]) -> IngestResult:
     nothing. After the transaction commits, ``terminal_runs_ingested`` is sent once with the
     pipelines that gained or corrected a terminal run.
     """
+    if settings.CHM_INGEST_FAST_PATH and not connection.in_atomic_block:
+        # Imported here: the fast path builds on this module.
+        from runs import fast_ingest
+
+        fast = _retrying(lambda: fast_ingest.ingest_runs(client=client, items=items))
+        if fast is not None:
+            return fast
     results: dict[int, ItemResult] = {}
     valid = _validate(items, results)
     pipelines = _pipelines(client, valid)
     for item in valid:
         if item.pipeline_slug not in pipelines:
-            results[item.index] = _unknown_pipeline(item)
+            results[item.index] = unknown_pipeline(item)
     known = [item for item in valid if item.pipeline_slug in pipelines]
     if known:
         write = _write_one if len(items) == 1 else _write_batch
         _retrying(lambda: write(known, pipelines, results))
+    return summarize(results, len(items))
 
-    ordered = [results[index] for index in range(len(items))]
+
+def summarize(results: Mapping[int, ItemResult], count: int) -> IngestResult:
+    ordered = [results[index] for index in range(count)]
     summary = dict.fromkeys(OUTCOMES, 0)
     for result in ordered:
         summary[result.outcome] += 1
     return IngestResult(results=ordered, summary=summary)
 
 
-def _retrying(write: Callable[[], None]) -> None:
+def _retrying(write: Callable[[], Any]) -> Any:
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             return write()
@@ -158,9 +170,8 @@ def _retrying(write: Callable[[], None]) -> None:
             logger.warning("Ingestion retried after %s (attempt %d)", exc.__cause__, attempt)
 
 
-def _validate(items: Sequence[Any], results: dict[int, ItemResult]) -> list[_Item]:
-    # One serializer for every item: its fields are built once, not once per item.
-    serializer = RunItemSerializer()
+def _validate(items: Sequence[Any], results: dict[int, ItemResult]) -> list[Item]:
+    serializer = item_serializer()
     valid = []
     for index, item in enumerate(items):
         try:
@@ -169,7 +180,7 @@ def _validate(items: Sequence[Any], results: dict[int, ItemResult]) -> list[_Ite
             results[index] = ItemResult(index=index, outcome=REJECTED, errors=_errors(exc))
             continue
         valid.append(
-            _Item(
+            Item(
                 index=index,
                 pipeline_slug=attrs["pipeline"],
                 external_run_id=attrs["external_run_id"],
@@ -179,12 +190,19 @@ def _validate(items: Sequence[Any], results: dict[int, ItemResult]) -> list[_Ite
     return valid
 
 
+@functools.cache
+def item_serializer() -> RunItemSerializer:
+    # One for every item of every call: building its fields deep-copies their declarations.
+    # Validation keeps no state on it (run_validation, not is_valid), so threads may share it.
+    return RunItemSerializer()
+
+
 def _errors(exc: ValidationError) -> dict[str, list[str]]:
     detail = exc.detail if isinstance(exc.detail, Mapping) else {"non_field_errors": exc.detail}
     return {str(name): [str(message) for message in messages] for name, messages in detail.items()}
 
 
-def _pipelines(client: Client, items: list[_Item]) -> dict[str, int]:
+def _pipelines(client: Client, items: list[Item]) -> dict[str, int]:
     """The client's pipelines the items name, slug → id; each one given a state row first
     (outside the writing transaction: see pipeline_state.ensure_rows)."""
     if not items:
@@ -197,7 +215,7 @@ def _pipelines(client: Client, items: list[_Item]) -> dict[str, int]:
     return pipelines
 
 
-def _unknown_pipeline(item: _Item) -> ItemResult:
+def unknown_pipeline(item: Item) -> ItemResult:
     return ItemResult(
         index=item.index,
         outcome=REJECTED,
@@ -206,7 +224,7 @@ def _unknown_pipeline(item: _Item) -> ItemResult:
     )
 
 
-def _conflict(item: _Item, stored: RunFields) -> ItemResult:
+def conflict(item: Item, stored: RunFields) -> ItemResult:
     return ItemResult(
         index=item.index,
         outcome=REJECTED,
@@ -220,48 +238,48 @@ def _conflict(item: _Item, stored: RunFields) -> ItemResult:
     )
 
 
+def run_values(fields: RunFields) -> dict[str, Any]:
+    # Not dataclasses.asdict, which deep-copies every value (metadata included).
+    return {name: getattr(fields, name) for name in RUN_FIELDS}
+
+
 def _stored_fields(run: Run) -> RunFields:
-    return RunFields(**{name: getattr(run, name) for name in _RUN_FIELDS})
+    return RunFields(**{name: getattr(run, name) for name in RUN_FIELDS})
 
 
 # --- One run ----------------------------------------------------------------------------------
 
 
-def _write_one(items: list[_Item], pipelines: dict[str, int], results: dict[int, ItemResult]):
+def _write_one(items: list[Item], pipelines: dict[str, int], results: dict[int, ItemResult]):
     (item,) = items
     pipeline_id = pipelines[item.pipeline_slug]
     with transaction.atomic():
         states = pipeline_state.lock([pipeline_id])
         if not states:  # deleted since it was looked up
-            results[item.index] = _unknown_pipeline(item)
+            results[item.index] = unknown_pipeline(item)
             return
         run, created = Run.objects.select_for_update().get_or_create(
             pipeline_id=pipeline_id,
             external_run_id=item.external_run_id,
-            defaults=dataclasses.asdict(item.event),
+            defaults=run_values(item.event),
         )
+        plan = RunPlan(pipeline_id, item.external_run_id, [item])
         if created:
-            transition, before = Transition(CREATED, item.event), None
+            plan.fold(None, None)
         else:
-            before = RunPoint.of(run)
-            transition = apply_event(_stored_fields(run), item.event)
-            if transition.conflict:
-                results[item.index] = _conflict(item, transition.run)
-                return
-            if transition.writes:
-                changed = _assign(run, transition.run)
+            plan.fold(run.pk, _stored_fields(run))
+            if plan.writes:
+                changed = _assign(run, plan.final)
                 run.save(update_fields=[*changed, "updated_at"])
-        results[item.index] = ItemResult(
-            index=item.index, outcome=transition.outcome, run_id=run.pk, run=run
-        )
-        if transition.writes:
-            _keep_derived_state(states, [(pipeline_id, before, RunPoint.of(run))])
+        plan.record(results, run.pk, run=run)
+        if plan.writes:
+            _keep_derived_state(states, [plan.change(run.pk)])
 
 
 def _assign(run: Run, fields: RunFields) -> list[str]:
     """Set ``fields`` on ``run``; the names of those that changed."""
     changed = []
-    for name in _RUN_FIELDS:
+    for name in RUN_FIELDS:
         value = getattr(fields, name)
         if getattr(run, name) != value:
             setattr(run, name, value)
@@ -272,95 +290,50 @@ def _assign(run: Run, fields: RunFields) -> list[str]:
 # --- A batch ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Run:
-    """One run of a batch: its events in the order listed, and what they do to it."""
-
-    pipeline_id: int
-    external_run_id: str
-    items: list[_Item] = field(default_factory=list)
-    # The run as read (or as inserted), and what the state needs of it before the events.
-    stored: Run | None = None
-    before: RunPoint | None = None
-    transitions: list[Transition] = field(default_factory=list)
-    final: RunFields | None = None
-
-    def fold(self) -> None:
-        """Apply the events, in order, to the stored run (None: no such run yet)."""
-        current = _stored_fields(self.stored) if self.stored is not None else None
-        self.before = RunPoint.of(self.stored) if self.stored is not None else None
-        self.transitions = []
-        for item in self.items:
-            transition = apply_event(current, item.event)
-            self.transitions.append(transition)
-            if not transition.conflict:
-                current = transition.run
-        self.final = current
-
-    @property
-    def writes(self) -> bool:
-        return any(transition.writes for transition in self.transitions)
-
-
-def _write_batch(items: list[_Item], pipelines: dict[str, int], results: dict[int, ItemResult]):
-    runs: dict[tuple[int, str], _Run] = {}
-    for item in items:
-        key = (pipelines[item.pipeline_slug], item.external_run_id)
-        runs.setdefault(key, _Run(*key)).items.append(item)
-
+def _write_batch(items: list[Item], pipelines: dict[str, int], results: dict[int, ItemResult]):
+    plans = plan_runs(items, pipelines)
     with transaction.atomic():
-        states = pipeline_state.lock({pipeline_id for pipeline_id, _ in runs})
-        for key in [key for key in runs if key[0] not in states]:  # deleted since looked up
-            for item in runs.pop(key).items:
-                results[item.index] = _unknown_pipeline(item)
-        for stored in _locked_runs(runs.keys()):
-            runs[(stored.pipeline_id, stored.external_run_id)].stored = stored
-        for run in runs.values():
-            run.fold()
+        states = pipeline_state.lock({pipeline_id for pipeline_id, _ in plans})
+        for key in [key for key in plans if key[0] not in states]:  # deleted since looked up
+            for item in plans.pop(key).items:
+                results[item.index] = unknown_pipeline(item)
+        stored = {(run.pipeline_id, run.external_run_id): run for run in _locked_runs(plans)}
+        for key, plan in plans.items():
+            run = stored.get(key)
+            plan.fold(run.pk if run else None, _stored_fields(run) if run else None)
 
-        new = {key: run for key, run in sorted(runs.items()) if run.stored is None}
+        new = {key: plan for key, plan in sorted(plans.items()) if plan.stored is None}
         Run.objects.bulk_create(
             [
                 Run(
-                    pipeline_id=run.pipeline_id,
-                    external_run_id=run.external_run_id,
-                    **dataclasses.asdict(run.final),
+                    pipeline_id=plan.pipeline_id,
+                    external_run_id=plan.external_run_id,
+                    **run_values(plan.final),
                 )
-                for run in new.values()
+                for plan in new.values()
             ],
             ignore_conflicts=True,
         )
-        for stored in _locked_runs(new.keys()):
-            run = new[(stored.pipeline_id, stored.external_run_id)]
-            run.stored = stored
-            if _stored_fields(stored) != run.final:
+        for run in _locked_runs(new):
+            key = (run.pipeline_id, run.external_run_id)
+            stored[key] = run
+            if _stored_fields(run) != new[key].final:
                 # Another writer inserted this run since it was read: the events apply to it.
-                run.fold()
+                new[key].fold(run.pk, _stored_fields(run))
 
         now = timezone.now()
         changed = []
-        for run in runs.values():
-            if run.before is not None and run.writes:
-                _assign(run.stored, run.final)
-                run.stored.updated_at = now
-                changed.append(run.stored)
-        Run.objects.bulk_update(changed, [*_RUN_FIELDS, "updated_at"], batch_size=UPDATE_BATCH_SIZE)
+        for key, plan in plans.items():
+            if plan.stored is not None and plan.writes:
+                _assign(stored[key], plan.final)
+                stored[key].updated_at = now
+                changed.append(stored[key])
+        Run.objects.bulk_update(changed, [*RUN_FIELDS, "updated_at"], batch_size=UPDATE_BATCH_SIZE)
 
-        for run in runs.values():
-            for item, transition in zip(run.items, run.transitions, strict=True):
-                if transition.conflict:
-                    results[item.index] = _conflict(item, transition.run)
-                else:
-                    results[item.index] = ItemResult(
-                        index=item.index, outcome=transition.outcome, run_id=run.stored.pk
-                    )
+        for key, plan in plans.items():
+            plan.record(results, stored[key].pk)
         _keep_derived_state(
-            states,
-            [
-                (run.pipeline_id, run.before, RunPoint.of(run.stored))
-                for run in runs.values()
-                if run.writes
-            ],
+            states, [plan.change(stored[key].pk) for key, plan in plans.items() if plan.writes]
         )
 
 
@@ -381,16 +354,100 @@ def _locked_runs(keys: Iterable[tuple[int, str]]) -> list[Run]:
     return [run for run in candidates if (run.pipeline_id, run.external_run_id) in keys]
 
 
-# --- Derived state ----------------------------------------------------------------------------
-
-
 def _keep_derived_state(
-    states: Mapping[int, Any], changes: list[tuple[int, RunPoint | None, RunPoint]]
+    states: Mapping[int, PipelineState], changes: list[tuple[int, RunPoint | None, RunPoint]]
 ) -> None:
-    """Bring the written pipelines' run state up to date, and tell the rollup which days
-    changed, in the writing transaction; after commit, signal the pipelines that gained or
-    corrected a terminal run. ``changes`` holds each written run's pipeline, and the run
-    before (None: new) and after."""
+    """The plain path's writes of what ``derive`` says, in the writing transaction."""
+    derived = derive({pk: StateValues.of(state) for pk, state in states.items()}, changes)
+    pipeline_state.save(derived.states | pipeline_state.recompute(derived.stale))
+    rollups.runs_written(derived.days)
+    if derived.terminal:
+        terminal = derived.terminal
+        transaction.on_commit(
+            lambda: terminal_runs_ingested.send(sender=Run, pipeline_ids=terminal)
+        )
+
+
+# --- What the writes do: shared by the plain path and runs/fast_ingest.py ---------------------
+
+
+@dataclass
+class RunPlan:
+    """One run of a call: its events in the order listed, and what they do to it."""
+
+    pipeline_id: int
+    external_run_id: str
+    items: list[Item] = field(default_factory=list)
+    # The run as stored before the events (None: no such run yet).
+    stored_id: int | None = None
+    stored: RunFields | None = None
+    transitions: list[Transition] = field(default_factory=list)
+    final: RunFields | None = None
+
+    def fold(self, stored_id: int | None, stored: RunFields | None) -> None:
+        """Apply the events, in order, to the stored run."""
+        self.stored_id, self.stored, current = stored_id, stored, stored
+        self.transitions = []
+        for item in self.items:
+            transition = apply_event(current, item.event)
+            self.transitions.append(transition)
+            if not transition.conflict:
+                current = transition.run
+        self.final = current
+
+    @property
+    def writes(self) -> bool:
+        return any(transition.writes for transition in self.transitions)
+
+    def change(self, run_id: int) -> tuple[int, RunPoint | None, RunPoint]:
+        """The write, for ``derive``: the pipeline, the run before and after."""
+        before = None
+        if self.stored is not None:
+            before = RunPoint.of_fields(self.stored_id, self.external_run_id, self.stored)
+        return (
+            self.pipeline_id,
+            before,
+            RunPoint.of_fields(run_id, self.external_run_id, self.final),
+        )
+
+    def record(self, results: dict[int, ItemResult], run_id: int, run: Run | None = None) -> None:
+        for item, transition in zip(self.items, self.transitions, strict=True):
+            if transition.conflict:
+                results[item.index] = conflict(item, transition.run)
+            else:
+                results[item.index] = ItemResult(
+                    index=item.index, outcome=transition.outcome, run_id=run_id, run=run
+                )
+
+
+def plan_runs(items: list[Item], pipelines: Mapping[str, int]) -> dict[tuple[int, str], RunPlan]:
+    """The items grouped by run, keyed by (pipeline id, external run id)."""
+    plans: dict[tuple[int, str], RunPlan] = {}
+    for item in items:
+        key = (pipelines[item.pipeline_slug], item.external_run_id)
+        plans.setdefault(key, RunPlan(*key)).items.append(item)
+    return plans
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What a transaction's writes do to the derived state."""
+
+    # The new state of each written pipeline that advance() could move forward.
+    states: dict[int, StateValues]
+    # The pipelines whose state must be recomputed from their runs (after the writes).
+    stale: list[int]
+    # The UTC days whose rollup the writes change.
+    days: set[dt.date]
+    # The pipelines that gained or corrected a terminal run.
+    terminal: set[int]
+
+
+def derive(
+    states: Mapping[int, StateValues], changes: list[tuple[int, RunPoint | None, RunPoint]]
+) -> Derived:
+    """The derived state after ``changes`` (each written run's pipeline, and the run before
+    (None: new) and after), from the written pipelines' states before them."""
     by_pipeline: dict[int, list[tuple[RunPoint | None, RunPoint]]] = defaultdict(list)
     days: set[dt.date] = set()
     terminal: set[int] = set()
@@ -406,10 +463,11 @@ def _keep_derived_state(
         ):
             terminal.add(pipeline_id)
 
-    values: dict[int, StateValues] = {}
+    advanced: dict[int, StateValues] = {}
     stale = []
     for pipeline_id, pipeline_changes in by_pipeline.items():
-        state: StateValues | None = StateValues.of(states[pipeline_id])
+        state: StateValues | None = states[pipeline_id]
+        # In the order of the runs: new runs reported in order then each advance the state.
         for before, after in sorted(pipeline_changes, key=lambda change: change[1].order):
             state = pipeline_state.advance(state, before, after)
             if state is None:
@@ -417,11 +475,5 @@ def _keep_derived_state(
         if state is None:
             stale.append(pipeline_id)
         else:
-            values[pipeline_id] = state
-    values |= pipeline_state.recompute(stale)
-    pipeline_state.save(values)
-    rollups.runs_written(days)
-    if terminal:
-        transaction.on_commit(
-            lambda: terminal_runs_ingested.send(sender=Run, pipeline_ids=terminal)
-        )
+            advanced[pipeline_id] = state
+    return Derived(states=advanced, stale=stale, days=days, terminal=terminal)

@@ -41,6 +41,7 @@ from runs.models import (
     Run,
     RunStatus,
 )
+from runs.transitions import RunFields
 
 RECENT_OUTCOMES = 20
 _OUTCOMES = (RunStatus.SUCCESS, RunStatus.FAILED)
@@ -67,6 +68,17 @@ class RunPoint:
     @property
     def is_outcome(self) -> bool:
         return self.status in _OUTCOMES
+
+    @classmethod
+    def of_fields(cls, run_id: int, external_run_id: str, fields: RunFields) -> RunPoint:
+        return cls(
+            id=run_id,
+            external_run_id=external_run_id,
+            status=fields.status,
+            started_at=fields.started_at,
+            finished_at=fields.finished_at,
+            error_message=fields.error_message,
+        )
 
     @classmethod
     def of(cls, run: Run) -> RunPoint:
@@ -112,6 +124,10 @@ class StateValues:
     @classmethod
     def of(cls, state: PipelineState) -> StateValues:
         return cls(**{name: getattr(state, name) for name in FIELDS})
+
+    def as_dict(self) -> dict[str, object]:
+        # Not dataclasses.asdict, which deep-copies every value.
+        return {name: getattr(self, name) for name in FIELDS}
 
     def recent_statuses(self) -> list[str]:
         """The last outcomes' statuses, newest first, as the running totals encode them."""
@@ -197,10 +213,36 @@ def _newest_outcome(state: StateValues, run: RunPoint) -> dict[str, object]:
             "consecutive_failures": state.consecutive_failures + 1,
             "failing_since": state.failing_since if state.consecutive_failures else run.started_at,
         }
-    statuses = [run.status, *state.recent_statuses()]
-    starts = [run.started_at, *(state.recent_started_at or [])]
-    recent = list(zip(statuses, starts, strict=True))
-    return changes | _recent_outcomes(recent[:RECENT_OUTCOMES])
+    return changes | _prepended(state, run)
+
+
+def _prepended(state: StateValues, run: RunPoint) -> dict[str, object]:
+    """The recent-outcome arrays with ``run`` in front: the running totals of the runs behind
+    it all move up by its own count (the oldest falls off past RECENT_OUTCOMES)."""
+    failed = int(run.status == RunStatus.FAILED)
+    if not state.recent_failures:
+        return {
+            "recent_started_at": [run.started_at],
+            "recent_failures": [failed],
+            "recent_flips": [0],
+            "recent_newest_flip": None,
+        }
+    kept = RECENT_OUTCOMES - 1
+    # The newest outcome so far failed when the first running total counts a failure.
+    flipped = int(failed != state.recent_failures[0])
+    length = min(len(state.recent_failures) + 1, RECENT_OUTCOMES)
+    newest_flip = state.recent_newest_flip
+    if flipped:
+        newest_flip = 1
+    elif newest_flip is not None:
+        # The pair moves one place back, and is gone if its older run fell off the end.
+        newest_flip = newest_flip + 1 if newest_flip + 2 <= length else None
+    return {
+        "recent_started_at": [run.started_at, *state.recent_started_at[:kept]],
+        "recent_failures": [failed, *(count + failed for count in state.recent_failures[:kept])],
+        "recent_flips": [0, *(count + flipped for count in state.recent_flips[:kept])],
+        "recent_newest_flip": newest_flip,
+    }
 
 
 def _recent_outcomes(recent: list[tuple[str, dt.datetime]]) -> dict[str, object]:
@@ -308,7 +350,10 @@ def _timestamp(value: str | None) -> dt.datetime | None:
 
 def recompute(pipeline_ids: Iterable[int]) -> dict[int, StateValues]:
     """The state of each pipeline from its runs (EMPTY for a pipeline without runs)."""
-    states = {}
+    pipeline_ids = list(pipeline_ids)
+    states: dict[int, StateValues] = {}
+    if not pipeline_ids:
+        return states
     for pk, latest, outcome, failure, success, streak, since, recent in _history(pipeline_ids):
         latest, outcome, failure, success = map(_point, (latest, outcome, failure, success))
         values: dict[str, object] = {"consecutive_failures": streak or 0, "failing_since": since}
@@ -371,7 +416,8 @@ def lock(pipeline_ids: Iterable[int]) -> dict[int, PipelineState]:
 
 
 # A new state clears the what-changed window computed from the old one (runs/change_windows.py).
-_WINDOW_CLEARED = dict.fromkeys(("changes_as_of", *CHANGE_WINDOW_REQUIRED, *CHANGE_WINDOW_OPTIONAL))
+WINDOW_FIELDS = ("changes_as_of", *CHANGE_WINDOW_REQUIRED, *CHANGE_WINDOW_OPTIONAL)
+_WINDOW_CLEARED = dict.fromkeys(WINDOW_FIELDS)
 WRITTEN_FIELDS = (*FIELDS, *_WINDOW_CLEARED, "refreshed_at")
 
 
@@ -383,9 +429,7 @@ def save(states: Mapping[int, StateValues]) -> None:
     now = timezone.now()
     PipelineState.objects.bulk_create(
         [
-            PipelineState(
-                pipeline_id=pk, refreshed_at=now, **dataclasses.asdict(values), **_WINDOW_CLEARED
-            )
+            PipelineState(pipeline_id=pk, refreshed_at=now, **values.as_dict(), **_WINDOW_CLEARED)
             for pk, values in sorted(states.items())
         ],
         update_conflicts=True,

@@ -92,13 +92,18 @@ def refreshable_days(today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     return today - dt.timedelta(days=HORIZON_DAYS), today - dt.timedelta(days=1)
 
 
+def lockable(days: Iterable[dt.date]) -> list[dt.date]:
+    """Those of ``days`` a refresh may count, ascending: the horizon, and the day before it
+    too (a refresh may have listed its days before midnight)."""
+    first, _ = refreshable_days()
+    return sorted({day for day in days if day >= first - dt.timedelta(days=1)})
+
+
 def runs_written(days: Iterable[dt.date]) -> None:
     """Keep the rollup exact for a transaction that changed runs started on ``days`` (for a
     run that moved, its old and its new day): called in that transaction, after its writes'
     other locks. Days older than the horizon are never counted again and are skipped."""
-    first, _ = refreshable_days()
-    # The day before the horizon too: a refresh may have listed its days before midnight.
-    wanted = sorted({day for day in days if day >= first - dt.timedelta(days=1)})
+    wanted = lockable(days)
     if not wanted:
         return
     with connection.cursor() as cursor:

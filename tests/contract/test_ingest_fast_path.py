@@ -1,248 +1,287 @@
-"""Client-key ingestion POSTs skip part of DRF's dispatch (runs/api/views.py,
-ClientKeyIngestMixin); their answers must be those of the full dispatch, byte for byte.
+"""runs/fast_ingest.py answers exactly as the plain path (runs/ingest.py) does.
 
-A plain JSON Accept header (none, ``*/*`` or ``application/json``) takes the short path; any
-other Accept header that still asks for JSON takes DRF's full dispatch. Each case below is sent
-both ways and the answers compared: status, body and the headers a client reads.
+The same calls are made with CHM_INGEST_FAST_PATH on and off, each time from an empty runs
+table, and compared: every result (outcome, errors, flags), the runs stored, every pipeline's
+state and the rollup's markers and queue. Run ids are compared through the runs they name: the
+fast path reserves ids, so the numbers differ while the runs do not.
+
+Validation is compared on its own too: ``fast_ingest.validate`` against the serializer's
+``run_validation``, on hostile items and on generated ones.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
+import datetime as dt
+import math
 
 import pytest
-from django.core.cache import caches
-from rest_framework.test import APIClient
+from django.db import connection
+from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rest_framework.exceptions import ValidationError
 
-from runs import throttling
-from runs.api.views import LineageView, RunViewSet
-from runs.models import Run
-from tests.factories import ClientFactory
+from runs import fast_ingest
+from runs.ingest import ingest_runs, item_serializer
+from runs.models import PipelineState, RolledUpDay, RollupQueue, Run
+from runs.pipeline_state import FIELDS, StateValues
+from runs.rollups import refresh_daily_rollup
+from tests.factories import ClientFactory, PipelineFactory
 
-pytestmark = pytest.mark.django_db
-
-SHORT = {}
-FULL = {"HTTP_ACCEPT": "application/json, */*;q=0.1"}
-COMPARED_HEADERS = ("Content-Type", "Allow", "Vary", "WWW-Authenticate", "Retry-After")
+NOW = timezone.now().replace(microsecond=0)
 
 
-def run_item(external_run_id: str = "run-1", **overrides) -> dict:
-    return {
-        "pipeline": "orders-etl",
-        "external_run_id": external_run_id,
-        "status": "success",
-        "started_at": "2026-03-01T02:00:00Z",
-        "finished_at": "2026-03-01T02:05:00Z",
-        **overrides,
+def at(hours: float) -> str:
+    return (NOW - dt.timedelta(hours=hours)).isoformat()
+
+
+def item(run: str, status: str = "success", start: float = 30, finish: float | None = 29.5, **more):
+    body = {"pipeline": more.pop("pipeline", "etl"), "external_run_id": run, "status": status}
+    body["started_at"] = at(start)
+    if finish is not None and status not in ("queued", "running"):
+        body["finished_at"] = at(finish)
+    return body | more
+
+
+# Each scenario is a list of calls (a call is one item, or a list of items: a batch), made in
+# order on the same database. Together they reach every branch of the two paths.
+SCENARIOS = {
+    "new runs, one by one and in a batch": [
+        item("a"),
+        item("b", "failed", 29, 28.9, error_message="exit 1"),
+        [item("c", start=28), item("d", "running", 27), item("e", "queued", 26)],
+    ],
+    "a run moving forward and repeated": [
+        item("r", "queued", 10),
+        item("r", "running", 9.9),
+        item("r", "failed", 9.9, 9.5, error_message="boom"),
+        item("r", "failed", 9.9, 9.5, error_message="boom"),
+        item("r", "running", 9.9),
+        [item("r", "success", 9.9, 9.0), item("r", "failed", 9.9, 9.0)],
+    ],
+    "conflicts and corrections": [
+        item("x", "failed", 5, 4.5),
+        item("x", "success", 5, 4.5),
+        item("x", "success", 5, 4.0, metadata={"by": "ops"}),
+        [item("x", "canceled", 5, 4.0), item("y", "success", 4, 3.5)],
+    ],
+    "out of order: older runs after newer ones, late starts": [
+        item("n2", start=20),
+        item("n1", "failed", 40, 39),
+        [item("n0", "failed", 60, 59), item("n3", start=10), item("n1", "failed", 50, 39)],
+        item("n2", start=70),
+    ],
+    "several pipelines, closed and open days, and rejected items": [
+        [
+            item("p1", pipeline="etl"),
+            item("p2", pipeline="other", start=50),
+            item("p3", pipeline="missing"),
+            {"pipeline": "etl", "external_run_id": "bad", "status": "nope", "started_at": at(1)},
+            item("p4", pipeline="etl", start=0.2, finish=0.1),
+            "not an object",
+            None,
+        ],
+        item("p5", pipeline="missing"),
+        item("p6", pipeline="fresh", start=3),
+        [item("p7", pipeline="fresh", start=2), item("p8", pipeline="etl", start=1)],
+    ],
+    "hostile values": [
+        item("h1", external_run_id=10**300),
+        item("h2", error_message="a\x00b"),
+        item("h3", metadata={"note": "\ud800"}),
+        item("h4", metadata={"x": math.nan}),
+        item("h5", started_at="2099-01-01T00:00:00Z", finished_at="2099-01-01T00:01:00Z"),
+        item("h6", started_at="2026-03-01T02:00:00"),
+        [item(12345), item("h7", finshed_at=at(1)), item("h8", status=7)],
+    ],
+}
+
+
+def snapshot(results) -> dict:
+    """What a path left: results, runs, states and the rollup, with run ids replaced by the
+    runs' (pipeline, external id)."""
+    names = {
+        run.pk: (run.pipeline.slug, run.external_run_id)
+        for run in Run.objects.select_related("pipeline")
     }
-
-
-def lineage_event(run_id: str, event_type: str = "COMPLETE", job: str = "orders-etl") -> dict:
-    return {
-        "eventType": event_type,
-        "eventTime": "2026-03-01T02:05:00Z",
-        "producer": "https://example.com/tests",
-        "run": {"runId": run_id},
-        "job": {"namespace": "tests", "name": job},
-    }
-
-
-def post(api: APIClient, body, path: str = "/api/v1/runs/", headers: dict = SHORT, **extra):
-    if not isinstance(body, bytes | str):
-        body = json.dumps(body)
-    return api.post(path, body, content_type="application/json", **headers, **extra)
-
-
-def answer(response) -> tuple:
-    headers = {name: response.get(name) for name in COMPARED_HEADERS}
-    return response.status_code, response.content, headers
-
-
-def assert_same_answer(short, full, status: int) -> None:
-    assert short.status_code == status, short.content
-    assert answer(short) == answer(full)
-
-
-@pytest.fixture
-def keyless() -> APIClient:
-    return APIClient()
-
-
-def with_key(key: str) -> APIClient:
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=key)
-    return api
-
-
-def test_the_full_dispatch_is_what_the_comparison_runs_against(api, pipeline, monkeypatch):
-    def no_negotiation(*args, **kwargs):
-        raise AssertionError("content negotiation ran")
-
-    monkeypatch.setattr(RunViewSet, "perform_content_negotiation", no_negotiation)
-    assert post(api, run_item("short")).status_code == 201
-    with pytest.raises(AssertionError, match="content negotiation ran"):
-        post(api, run_item("full"), headers=FULL)
-
-
-@pytest.mark.parametrize("accept", ["*/*", "application/json", ""])
-def test_plain_json_accept_headers_ingest(api, pipeline, accept):
-    response = post(api, run_item(), HTTP_ACCEPT=accept)
-    assert response.status_code == 201
-    assert response["Content-Type"] == "application/json"
-
-
-def test_an_accept_header_without_json_is_still_refused_with_406(api, pipeline):
-    response = post(api, run_item(), HTTP_ACCEPT="text/html")
-    assert response.status_code == 406
-    assert Run.objects.count() == 0
-
-
-def test_created_updated_and_unchanged_answer_alike(api, pipeline):
-    def volatile_free(response) -> tuple:
-        data = response.json()
-        run = data["run"]
-        for name in ("id", "external_run_id", "created_at", "updated_at"):
-            run.pop(name)
-        return response.status_code, data, {n: response.get(n) for n in COMPARED_HEADERS}
-
-    for event in (
-        run_item(status="running", finished_at=None),  # created
-        run_item(),  # updated: the run finished
-        run_item(),  # unchanged: a duplicate delivery
-    ):
-        short = post(api, {**event, "external_run_id": "short"})
-        full = post(api, {**event, "external_run_id": "full"}, headers=FULL)
-        assert volatile_free(short) == volatile_free(full)
-    assert [short.json()["outcome"], full.json()["outcome"]] == ["unchanged", "unchanged"]
-
-
-def test_batches_answer_alike(api, pipeline):
-    batch = [run_item("a"), run_item("b", pipeline="nope"), run_item("c", status="??")]
-    short = post(api, batch)
-    full = post(api, batch, headers=FULL)
-    assert short.json()["summary"] == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 2}
-    assert full.json()["summary"] == {"created": 0, "updated": 0, "unchanged": 1, "rejected": 2}
-    assert [r["errors"] for r in short.json()["results"]] == [
-        r["errors"] for r in full.json()["results"]
+    outcomes = [
+        [
+            (r.index, r.outcome, names.get(r.run_id), r.errors, r.conflict, r.unknown_pipeline)
+            for r in result.results
+        ]
+        for result in results
     ]
+    runs = {
+        names[run.pk]: (
+            run.status,
+            run.started_at,
+            run.finished_at,
+            run.error_message,
+            run.metadata,
+        )
+        for run in Run.objects.all()
+    }
+    states = {}
+    for row in PipelineState.objects.select_related("pipeline"):
+        values = StateValues.of(row)
+        states[row.pipeline.slug] = {
+            name: names.get(getattr(values, name))
+            if name.endswith("_run_id")
+            or name
+            in (
+                "last_outcome_id",
+                "last_success_id",
+            )
+            else getattr(values, name)
+            for name in FIELDS
+        }
+    rollup = (
+        sorted(RolledUpDay.objects.values_list("day", flat=True)),
+        sorted(RollupQueue.objects.values_list("day", flat=True)),
+    )
+    return {"results": outcomes, "runs": runs, "states": states, "rollup": rollup}
 
 
-@pytest.mark.parametrize(
-    ("body", "status"),
-    [
-        pytest.param('{"pipeline": "orders-etl",', 400, id="malformed-json"),
-        pytest.param("", 400, id="empty-body"),
-        pytest.param('"a run"', 400, id="neither-object-nor-list"),
-        pytest.param(run_item(started_at="2026-03-01T02:00:00"), 400, id="naive-timestamp"),
-        pytest.param(run_item(colour="blue"), 400, id="unknown-field"),
-        pytest.param(run_item(pipeline="someone-elses"), 404, id="unknown-pipeline"),
-    ],
-)
-def test_rejected_runs_answer_alike(api, pipeline, body, status):
-    assert_same_answer(post(api, body), post(api, body, headers=FULL), status)
-    assert Run.objects.count() == 0
+def empty_the_runs() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE runs_run, runs_pipelinestate, runs_rollupqueue, runs_rolledupday,"
+            " runs_dailyruncount, runs_dailyplatformcount"
+        )
 
 
-def test_a_conflict_answers_alike(api, pipeline):
-    post(api, run_item())
-    conflicting = run_item(status="failed")
-    assert_same_answer(post(api, conflicting), post(api, conflicting, headers=FULL), 409)
+def play(client, calls, *, fast: bool, settings) -> dict:
+    settings.CHM_INGEST_FAST_PATH = fast
+    empty_the_runs()
+    refresh_daily_rollup()  # closed days rolled up: late events must invalidate them
+    results = [
+        ingest_runs(client=client, items=call if isinstance(call, list) else [call])
+        for call in calls
+    ]
+    return snapshot(results)
 
 
-def test_oversized_and_badly_encoded_bodies_answer_alike(api, pipeline, settings):
-    settings.CHM_INGEST_MAX_BODY_BYTES = 64
-    big = json.dumps(run_item(error_message="x" * 100))
-    assert_same_answer(post(api, big), post(api, big, headers=FULL), 413)
-    bomb = gzip.compress(b"[" + b" " * 10_000 + b"]")
-    short = post(api, bomb, HTTP_CONTENT_ENCODING="gzip")
-    assert_same_answer(short, post(api, bomb, headers=FULL, HTTP_CONTENT_ENCODING="gzip"), 413)
-    short = post(api, b"{}", HTTP_CONTENT_ENCODING="br")
-    assert_same_answer(short, post(api, b"{}", headers=FULL, HTTP_CONTENT_ENCODING="br"), 415)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_the_fast_path_leaves_what_the_plain_path_leaves(scenario, settings, monkeypatch):
+    client = ClientFactory(slug="acme")
+    for slug in ("etl", "other", "fresh"):
+        PipelineFactory(client=client, slug=slug)
+    PipelineFactory(slug="missing")  # another client's
+    taken = []
+    real = fast_ingest.ingest_runs
+
+    def counted(**kwargs):
+        result = real(**kwargs)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(fast_ingest, "ingest_runs", counted)
+    fast = play(client, SCENARIOS[scenario], fast=True, settings=settings)
+    plain = play(client, SCENARIOS[scenario], fast=False, settings=settings)
+
+    for part in ("results", "runs", "states", "rollup"):
+        assert fast[part] == plain[part], part
+    assert any(taken), "the fast path never took a call of this scenario"
 
 
-@pytest.mark.parametrize(
-    "authorization",
-    [
-        pytest.param("Bearer", id="no-key"),
-        pytest.param("Bearer two parts", id="malformed"),
-        pytest.param("Bearer chm_not-a-key-of-anyone", id="unknown-key"),
-        pytest.param("bearer chm_not-a-key-of-anyone", id="lower-case-scheme"),
-    ],
-)
-def test_bad_keys_answer_401_alike(pipeline, authorization):
-    api = with_key(authorization)
-    short, full = post(api, run_item()), post(api, run_item(), headers=FULL)
-    assert_same_answer(short, full, 401)
-    assert short["WWW-Authenticate"] == 'Bearer realm="CHM"'
-    assert set(short.json()) == {"detail"}
-    assert Run.objects.count() == 0
+@pytest.mark.django_db(transaction=True)
+def test_the_fast_path_takes_in_order_reports_of_known_pipelines_itself(settings, monkeypatch):
+    client = ClientFactory(slug="acme")
+    PipelineFactory(client=client, slug="etl")
+    settings.CHM_INGEST_FAST_PATH = True
+    ingest_runs(client=client, items=[item("first")])  # the pipeline's first run: plain path
+    handed_back = []
+    real = fast_ingest.ingest_runs
+    monkeypatch.setattr(
+        fast_ingest,
+        "ingest_runs",
+        lambda **kwargs: handed_back.append(result := real(**kwargs)) or result,
+    )
+    for hours in (20, 19, 18):
+        ingest_runs(client=client, items=[item(f"r{hours}", start=hours, finish=hours - 0.1)])
+    ingest_runs(client=client, items=[item(f"b{n}", start=n, finish=n - 0.1) for n in (9, 8)])
+    assert len(handed_back) == 4
+    assert None not in handed_back
 
 
-def test_a_rotated_key_and_an_inactive_client_answer_401_at_once(api, chm_client, pipeline):
-    old = with_key(f"Bearer {chm_client.raw_key}")
-    assert post(old, run_item("before")).status_code == 201
-    new_key = chm_client.rotate_key()
-    short, full = post(old, run_item("after")), post(old, run_item("after"), headers=FULL)
-    assert_same_answer(short, full, 401)
-    assert short.json() == {"detail": "Unknown, rotated or inactive client key."}
-
-    renewed = with_key(f"Bearer {new_key}")
-    assert post(renewed, run_item("after")).status_code == 201
-    chm_client.is_active = False
-    chm_client.save(update_fields=["is_active"])
-    short, full = post(renewed, run_item("later")), post(renewed, run_item("later"), headers=FULL)
-    assert_same_answer(short, full, 401)
+# --- Validation ---------------------------------------------------------------------------------
 
 
-def test_requests_without_a_client_key_keep_drfs_answers(keyless, staff_user, pipeline):
-    assert post(keyless, run_item()).status_code == 401
-    keyless.force_authenticate(staff_user)
-    response = post(keyless, run_item())
-    assert response.status_code == 403
-    assert "client key" in response.json()["detail"]
-
-
-def test_the_rate_limit_answers_alike(api, pipeline, settings, monkeypatch):
-    settings.INGEST_RATE_LIMIT = 2
-    settings.INGEST_RATE_LIMIT_WINDOW = 60
-    monkeypatch.setattr(throttling, "_now", lambda: 1_800_000_015.0)
-    caches["ratelimit"].clear()
+def serializer_answer(value):
     try:
-        assert post(api, run_item("a")).status_code == 201
-        assert post(api, run_item("b"), headers=FULL).status_code == 201
-        short, full = post(api, run_item("c")), post(api, run_item("c"), headers=FULL)
-    finally:
-        caches["ratelimit"].clear()
-    assert_same_answer(short, full, 429)
-    assert short["Retry-After"] == "45"
+        return item_serializer().run_validation(value), None
+    except ValidationError as exc:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return None, {str(k): [str(m) for m in v] for k, v in detail.items()}
 
 
-def test_lineage_events_answer_alike(api, pipeline):
-    created = post(api, lineage_event("r-short"), "/api/v1/lineage")
-    full = post(api, lineage_event("r-full"), "/api/v1/lineage", headers=FULL)
-    assert created.status_code == full.status_code == 201
-    assert set(created.json()) == set(full.json()) == {"outcome", "run_id", "pipeline"}
+HOSTILE_ITEMS = [
+    None,
+    [],
+    "run",
+    42,
+    {},
+    {"pipeline": None, "external_run_id": None, "status": None, "started_at": None},
+    item("a", external_run_id=True),
+    item("a", external_run_id=10**255),
+    item("a", external_run_id=10**5000),
+    item("a", external_run_id=""),
+    item("a", external_run_id="   "),
+    item("a", external_run_id="x" * 256),
+    item("a", pipeline="p\x00"),
+    item("a", pipeline="\udfff"),
+    item("a", status="SUCCEEDED"),
+    item("a", status="x" * 65),
+    item("a", started_at=12),
+    item("a", started_at="yesterday"),
+    item("a", started_at="1969-12-31T23:59:59Z"),
+    item("a", started_at="9999-12-31T23:59:59-15:00"),
+    item("a", finished_at=None),
+    item("a", "running", finished_at=at(1)),
+    item("a", start=1, finish=2),
+    item("a", error_message=["x"]),
+    item("a", error_message="x" * 100_000),
+    item("a", metadata=[]),
+    item("a", metadata={"deep": [[[[[]]]]]}),
+    item("a", metadata={"nul": "\x00"}),
+    item("a", metadata={"big": "x" * 100_000}),
+    item("a", metadata={"n": float("inf")}),
+    item("a", unknown=1, other=2),
+]
 
-    for body, status in ((lineage_event("r", job="nope"), 404), ("[]", 400)):
-        short = post(api, body, "/api/v1/lineage")
-        assert_same_answer(short, post(api, body, "/api/v1/lineage", headers=FULL), status)
-    unknown = with_key("Bearer chm_not-a-key-of-anyone")
-    short = post(unknown, lineage_event("r"), "/api/v1/lineage")
-    full = post(unknown, lineage_event("r"), "/api/v1/lineage", headers=FULL)
-    assert_same_answer(short, full, 401)
+
+@pytest.mark.parametrize("value", HOSTILE_ITEMS, ids=range(len(HOSTILE_ITEMS)))
+def test_fast_validation_answers_as_the_serializer(value):
+    assert fast_ingest.validate(value) == serializer_answer(value)
 
 
-def test_one_client_key_cannot_write_another_clients_pipelines(pipeline):
-    other = ClientFactory(slug="other")
-    response = post(with_key(f"Bearer {other.raw_key}"), run_item())
-    assert response.status_code == 404
-    assert Run.objects.count() == 0
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+FIELD_NAMES = [
+    "pipeline",
+    "external_run_id",
+    "status",
+    "started_at",
+    "finished_at",
+    "error_message",
+    "metadata",
+    "surplus",
+]
+field_values = st.one_of(
+    json_values,
+    st.sampled_from(
+        ["etl", "success", "failed", "running", "queued", at(2), at(1), "2026-13-01T00:00:00Z"]
+    ),
+)
 
 
-def test_the_lineage_view_takes_the_short_path_too(api, pipeline, monkeypatch):
-    def no_negotiation(*args, **kwargs):
-        raise AssertionError("content negotiation ran")
-
-    monkeypatch.setattr(LineageView, "perform_content_negotiation", no_negotiation)
-    assert post(api, lineage_event("r-1"), "/api/v1/lineage").status_code == 201
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(st.dictionaries(st.sampled_from(FIELD_NAMES), field_values, max_size=8))
+def test_fast_validation_answers_as_the_serializer_on_generated_items(value):
+    assert fast_ingest.validate(value) == serializer_answer(value)
