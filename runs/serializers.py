@@ -135,9 +135,7 @@ class TimestampField(serializers.Field):
         except OverflowError:
             value = None
         if value is None or not earliest <= value <= latest:
-            self.fail(
-                "range", earliest=f"{earliest:%Y-%m-%d}", future=limits.FUTURE_TOLERANCE_TEXT
-            )
+            self.fail("range", earliest=f"{earliest:%Y-%m-%d}", future=limits.FUTURE_TOLERANCE_TEXT)
         return value
 
     def to_representation(self, value: dt.datetime) -> str:
