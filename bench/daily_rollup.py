@@ -1,5 +1,4 @@
-"""What the daily rollup buys the dashboards (what the run triggers cost ingestion is
-bench/run_triggers.py's).
+"""What the daily rollup buys the dashboards.
 
 ``views`` (on a database already loaded at scale, e.g. by bench/dashboards.py's loader or
 ``chm-synthetic-orchestrator --runs``): times a refresh (of the whole horizon with
