@@ -165,7 +165,7 @@ def _validate_item(index: int, item: Any) -> _ValidRun | dict[str, list[str]]:
         return {"non_field_errors": ["Each run must be a JSON object."]}
     errors: dict[str, list[str]] = {}
     for name in sorted(set(item) - ITEM_FIELDS):
-        errors[str(name)] = ["Unknown field."]
+        errors[limits.printable(str(name))] = ["Unknown field."]
 
     slug = _required_text(item, "pipeline", PIPELINE_SLUG_MAX_LENGTH, errors)
     external_run_id = _external_run_id(item, errors)
@@ -221,8 +221,8 @@ def _required_text(
         errors[name] = ["Must not be empty."]
     elif len(value) > max_length:
         errors[name] = [f"At most {max_length} characters."]
-    elif "\x00" in value:
-        errors[name] = ["Must not contain NUL characters."]
+    elif error := limits.identifier_error(value):
+        errors[name] = [error]
     else:
         return value
     return None
@@ -232,6 +232,11 @@ def _external_run_id(item: Mapping[str, Any], errors: dict[str, list[str]]) -> s
     value = item.get("external_run_id")
     # Some schedulers number their runs; an integer id is taken as its decimal text.
     if isinstance(value, int) and not isinstance(value, bool):
+        if len(str(value)) > EXTERNAL_RUN_ID_MAX_LENGTH:
+            errors["external_run_id"] = [
+                f"At most {EXTERNAL_RUN_ID_MAX_LENGTH} characters (digits, for a number)."
+            ]
+            return None
         return str(value)
     return _required_text(item, "external_run_id", EXTERNAL_RUN_ID_MAX_LENGTH, errors)
 
@@ -260,10 +265,14 @@ def _timestamp(
         return None
     try:
         # In UTC from here on: PostgreSQL refuses offsets beyond ±15:59 that Python accepts.
-        return parsed.astimezone(dt.UTC)
+        parsed = parsed.astimezone(dt.UTC)
     except OverflowError:
         errors[name] = ["Out of the supported range (years 1 to 9999)."]
         return None
+    if error := limits.run_time_error(parsed):
+        errors[name] = [error]
+        return None
+    return parsed
 
 
 def _error_message(item: Mapping[str, Any], errors: dict[str, list[str]]) -> str:
@@ -274,7 +283,11 @@ def _error_message(item: Mapping[str, Any], errors: dict[str, list[str]]) -> str
         errors["error_message"] = ["Must be a string."]
         return ""
     # PostgreSQL text cannot hold NUL; dropping it loses nothing a reader could see.
-    return limits.truncate_error_message(value.replace("\x00", ""))
+    value = value.replace("\x00", "")
+    if error := limits.text_error(value):
+        errors["error_message"] = [error]
+        return ""
+    return limits.truncate_error_message(value)
 
 
 def _metadata(
@@ -290,16 +303,20 @@ def _metadata(
     if raw_status is not None:
         metadata[SOURCE_STATUS_KEY] = raw_status
     try:
-        # allow_nan=False: PostgreSQL's jsonb refuses NaN and Infinity.
-        encoded = json.dumps(metadata, separators=(",", ":"), allow_nan=False)
+        # allow_nan=False: PostgreSQL's jsonb refuses NaN and Infinity. ensure_ascii=False, so
+        # that encoding it below finds lone surrogates, which jsonb refuses too.
+        encoded = json.dumps(metadata, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        size = len(encoded.encode())
     except (TypeError, ValueError, RecursionError):
-        errors["metadata"] = ["Must contain only JSON values (no NaN or Infinity)."]
+        errors["metadata"] = [
+            "Must contain only JSON values (no NaN or Infinity) and valid Unicode text."
+        ]
         return {}
     if "\\u0000" in encoded:
         errors["metadata"] = ["Must not contain NUL characters."]
         return {}
     limit = limits.max_metadata_bytes()
-    if len(encoded.encode()) > limit:
+    if size > limit:
         errors["metadata"] = [f"Too large: at most {limit} bytes of JSON."]
         return {}
     return metadata

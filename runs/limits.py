@@ -3,7 +3,13 @@ environment variable, see docs/configuration.md), read on use so tests can overr
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
+from django.utils import timezone
 
 
 def max_body_bytes() -> int:
@@ -32,3 +38,83 @@ def truncate_error_message(message: str) -> str:
         return message
     dropped = len(message) - limit
     return f"{message[:limit]}\n[… truncated by CHM: {dropped} more characters]"
+
+
+# --- Values PostgreSQL (or a sane run) cannot hold -------------------------------------------
+# Checked by every ingestion path before anything is written: a value PostgreSQL refuses
+# would fail the whole statement, and with it every other item of the batch.
+
+# The oldest run time accepted, and how far ahead of CHM's clock a run time may be. PostgreSQL
+# stores far wider ranges; the bounds catch a sender's broken clock or a wrong unit (seconds
+# read as milliseconds) before it lands: a run "finished" in 2099 would keep its pipeline from
+# ever going stale and sort ahead of every real run.
+EARLIEST_RUN_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+
+# C0 and C1 control characters (NUL included): never part of a name or an id, and a hazard in
+# logs, CSV downloads and terminals.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def run_time_error(moment: dt.datetime, *, now: dt.datetime | None = None) -> str | None:
+    """Why the aware ``moment`` cannot be a run's time, or None."""
+    if moment < EARLIEST_RUN_TIME:
+        return "Before 1970-01-01T00:00:00Z: not the time of a run."
+    latest = (now or timezone.now()) + FUTURE_TOLERANCE
+    if moment > latest:
+        return (
+            f"More than a day ahead of CHM's clock (after {latest:%Y-%m-%dT%H:%M:%SZ}): "
+            "check the sender's clock and time zone."
+        )
+    return None
+
+
+def text_error(value: str) -> str | None:
+    """Why PostgreSQL cannot store ``value`` as text, or None.
+
+    Two things pass JSON parsing but not PostgreSQL: NUL, and a lone UTF-16 surrogate
+    (``"\\ud800"`` without its pair), which JSON escapes can carry but UTF-8 cannot encode.
+    """
+    if "\x00" in value:
+        return "Must not contain NUL characters."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Must be valid Unicode: it holds a lone surrogate (U+D800 to U+DFFF)."
+    return None
+
+
+def identifier_error(value: str) -> str | None:
+    """``text_error``, and no control characters: for names and ids."""
+    if _CONTROL_CHARACTERS.search(value):
+        return "Must not contain control characters (U+0000 to U+001F, U+007F to U+009F)."
+    return text_error(value)
+
+
+def printable(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode written as escapes: safe to echo back in an error
+    message or a log line (a lone surrogate would fail the JSON answer itself)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def unstorable_text(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first string or object key within a JSON ``value`` that PostgreSQL cannot store,
+    as (its dotted path, why), or None."""
+    if isinstance(value, str):
+        error = text_error(value)
+        return (path, error) if error else None
+    if isinstance(value, Mapping):
+        entries = value.items()
+    elif isinstance(value, list):
+        entries = enumerate(value)
+    else:
+        return None
+    for key, item in entries:
+        inner = f"{path}.{printable(str(key))}" if path else printable(str(key))
+        key_error = text_error(key) if isinstance(key, str) else None
+        if key_error:
+            return inner, f"The key: {key_error}"
+        found = unstorable_text(item, inner)
+        if found:
+            return found
+    return None
