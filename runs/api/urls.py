@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from runs.api import views
+from runs.authentication import IsStaffOrClientKey
 
 app_name = "api"
 
@@ -17,6 +18,19 @@ urlpatterns = [
     path("v1/clients/", views.ClientViewSet.as_view({"get": "list"}), name="clients"),
     path("v1/pipelines/", views.PipelineViewSet.as_view({"get": "list"}), name="pipelines"),
     path("v1/alert-rules/", views.AlertRuleViewSet.as_view({"get": "list"}), name="alert-rules"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # For staff and key holders only: the schema maps every endpoint and parameter.
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(permission_classes=[IsStaffOrClientKey]),
+        name="schema",
+    ),
+    # The split view serves Swagger UI's start-up script as a file of its own, so the
+    # Content-Security-Policy needs no inline script.
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api:schema", permission_classes=[IsStaffOrClientKey]
+        ),
+        name="docs",
+    ),
 ]
