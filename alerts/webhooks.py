@@ -356,6 +356,9 @@ def _post_once(address: str, request: _Request) -> int:
         connection.request("POST", request.path, body=request.body, headers=request.headers)
         response = connection.getresponse()
         response.read(MAX_RESPONSE_BYTES)
+        # Cut off mid-answer, http.client may still have parsed a status line: not an answer.
+        if watchdog.fired:
+            raise TimeoutError
         return response.status
     except (OSError, http.client.HTTPException) as exc:
         name = exc.__class__.__name__

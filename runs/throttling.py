@@ -60,8 +60,9 @@ def _count(scope: str, key: str, window: int, *, increment: bool = True) -> tupl
 
 
 def _over_limit(scope: str, key: str, limit: int, window: int, *, increment: bool) -> float | None:
-    """Seconds until the window ends when ``key`` is past ``limit``, else None (and None when
-    the limit is off or the cache fails)."""
+    """Seconds until the window ends when ``key`` is past ``limit`` (counting this request,
+    or without ``increment``, when one more would be past it), else None; None too when the
+    limit is off or the cache fails."""
     if not limit:
         return None
     try:
@@ -69,7 +70,8 @@ def _over_limit(scope: str, key: str, limit: int, window: int, *, increment: boo
     except Exception:
         logger.warning("Rate limit %s skipped: the ratelimit cache failed", scope, exc_info=True)
         return None
-    return seconds_left if count > limit else None
+    past = count > limit if increment else count >= limit
+    return seconds_left if past else None
 
 
 class IngestRateThrottle(BaseThrottle):

@@ -74,8 +74,12 @@ def test_swagger_ui_is_served_from_local_static_files(staff_client):
     assert any(asset.endswith("swagger-ui-bundle.js") for asset in assets)
     for asset in assets:
         assert finders.find(asset), asset
-    # Its start-up script is a file of its own, as the Content-Security-Policy wants.
+    # Its start-up script is a file of its own, as the Content-Security-Policy wants; only
+    # its styles may be inline.
     assert "<script>" not in page
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self';" in policy
+    assert "'unsafe-inline'" in policy.split("style-src")[1].split(";")[0]
     assert staff_client.get("/api/docs/", {"script": ""}).status_code == 200
 
 
