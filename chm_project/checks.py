@@ -27,12 +27,14 @@ def check_production_settings(app_configs: Any = None, **kwargs: Any) -> list[ch
                 id="chm.W001",
             )
         )
-    if settings.CACHES["ratelimit"]["BACKEND"].endswith("LocMemCache"):
+    if settings.RATE_LIMIT_STORE == "cache" and settings.CACHES["ratelimit"]["BACKEND"].endswith(
+        "LocMemCache"
+    ):
         found.append(
             checks.Warning(
                 "Rate limits are counted per process: every gunicorn worker and machine keeps "
                 "its own counts, so each limit is multiplied by their number.",
-                hint="Unset RATE_LIMIT_CACHE_URL (the database cache) or set a redis:// URL.",
+                hint="Unset RATE_LIMIT_CACHE_URL (counts in the database) or set a redis:// URL.",
                 id="chm.W002",
             )
         )

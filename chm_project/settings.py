@@ -365,7 +365,7 @@ if DATABASE_REPLICA_URL:
 DATABASE_ROUTERS = ["chm_project.db_router.ReplicaRouter"]
 
 # Rate limits (runs/throttling.py, docs/operations.md), each counted in fixed windows in the
-# "ratelimit" cache, and each turned off by 0:
+# store RATE_LIMIT_CACHE_URL names, and each turned off by 0:
 # - per client key, INGEST_RATE_LIMIT ingestion requests per INGEST_RATE_LIMIT_WINDOW seconds;
 # - per IP address, AUTH_FAILURE_RATE_LIMIT failed authentications (a wrong client key or API
 #   token, a failed admin login) per AUTH_FAILURE_RATE_LIMIT_WINDOW seconds, after which that
@@ -385,28 +385,29 @@ for _limit in ("INGEST_RATE_LIMIT", "AUTH_FAILURE_RATE_LIMIT", "API_READ_RATE_LI
 # always overwrites: a client could otherwise pick its own address.
 RATE_LIMIT_CLIENT_IP_HEADER = env_str("RATE_LIMIT_CLIENT_IP_HEADER")
 
-# The table of the database cache, created by migration chm 0001 (Django's cache table).
-RATE_LIMIT_TABLE = "chm_rate_limit"
 
-
-def _rate_limit_cache(url: str) -> dict:
-    # Production counts in a store every worker and machine shares: the database by default.
+def _rate_limit_store(url: str) -> tuple[str, dict]:
+    """Where rate limits are counted: "database" (a table of CHM's own database, shared by
+    every worker and machine; production's default) or "cache" (the cache returned)."""
+    in_process = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "ratelimit",
+    }
     if not url:
-        url = "locmem://" if DEBUG else f"db://{RATE_LIMIT_TABLE}"
+        url = "locmem://" if DEBUG else "database://"
+    if url == "database://":
+        return "database", in_process
     if url == "locmem://":
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
-    if url.startswith("db://") and url.removeprefix("db://"):
-        return {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": url.removeprefix("db://"),
-        }
+        return "cache", in_process
     if url.startswith(("redis://", "rediss://")):
         # Needs the redis package (pip install redis); INCR keeps the count atomic.
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return "cache", {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     raise ImproperlyConfigured(
-        "RATE_LIMIT_CACHE_URL must be a redis:// URL, db://TABLE or locmem:// (or unset)."
+        "RATE_LIMIT_CACHE_URL must be database://, a redis:// URL or locmem:// (or unset)."
     )
 
+
+RATE_LIMIT_STORE, _rate_limit_cache = _rate_limit_store(env_str("RATE_LIMIT_CACHE_URL"))
 
 # DRF applies the throttles to every API view: one counts client-key POSTs (ingestion), the
 # other reads.
@@ -417,7 +418,7 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "ratelimit": _rate_limit_cache(env_str("RATE_LIMIT_CACHE_URL")),
+    "ratelimit": _rate_limit_cache,
 }
 
 # Prometheus metrics at /metrics. Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes every

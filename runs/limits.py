@@ -97,24 +97,29 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def unstorable_text(value: Any, path: str = "") -> tuple[str, str] | None:
-    """The first string or object key within a JSON ``value`` that PostgreSQL cannot store,
-    as (its dotted path, why), or None."""
-    if isinstance(value, str):
-        error = text_error(value)
-        return (path, error) if error else None
-    if isinstance(value, Mapping):
-        entries = value.items()
-    elif isinstance(value, list):
-        entries = enumerate(value)
-    else:
-        return None
-    for key, item in entries:
-        inner = f"{path}.{printable(str(key))}" if path else printable(str(key))
-        key_error = text_error(key) if isinstance(key, str) else None
-        if key_error:
-            return inner, f"The key: {key_error}"
-        found = unstorable_text(item, inner)
-        if found:
-            return found
+def unstorable_text(value: Any) -> tuple[str, str] | None:
+    """A string or object key within a JSON ``value`` that PostgreSQL cannot store, as (its
+    dotted path, why), or None. Iterative: a document nested as deep as the JSON
+    parser allows must not exhaust Python's stack here."""
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str):
+            error = text_error(item)
+            if error:
+                return path, error
+            continue
+        if isinstance(item, Mapping):
+            entries = list(item.items())
+        elif isinstance(item, list):
+            entries = list(enumerate(item))
+        else:
+            continue
+        # Reversed onto the stack, so that the first entry is looked at first.
+        for key, inner in reversed(entries):
+            inner_path = f"{path}.{printable(str(key))}" if path else printable(str(key))
+            key_error = text_error(key) if isinstance(key, str) else None
+            if key_error:
+                return inner_path, f"The key: {key_error}"
+            pending.append((inner_path, inner))
     return None

@@ -58,8 +58,8 @@ def run_item(run_id: str, /, **overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in item.items() if value is not OMIT}
 
 
-def nested(depth: int) -> Any:
-    value: Any = "bottom"
+def nested(depth: int, bottom: Any = "bottom") -> Any:
+    value: Any = bottom
     for _ in range(depth):
         value = {"x": value}
     return value
@@ -366,6 +366,11 @@ LINEAGE_CASES = [
         ]
     ],
     ("lone surrogate in a facet key", "run.facets.\\udc00", {"run.facets.\udc00": {}}),
+    (
+        "lone surrogate 700 levels deep in a facet",
+        "run.facets.deep" + ".x" * 700,
+        {"run.facets.deep": nested(700, "\ud800")},
+    ),
     ("NUL in job.name", "job.name", {"job.name": "orders\x00etl"}),
     ("escape sequence in job.name", "job.name", {"job.name": "\x1b[2Jorders"}),
     ("newline in job.namespace", "job.namespace", {"job.namespace": "air\nflow"}),

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from django.core.cache import caches
+from django.db import connection
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -154,25 +155,37 @@ def test_a_failing_store_lets_authentication_and_reads_through(
     assert keyed(chm_client.raw_key).get("/api/v1/runs/").status_code == 200
 
 
-def test_production_counts_in_the_database_cache_which_migrate_creates(settings, clock):
-    settings.CACHES = {
-        **settings.CACHES,
-        "ratelimit": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": settings.RATE_LIMIT_TABLE,
-        },
-    }
-    settings.AUTH_FAILURE_RATE_LIMIT = 2
+@pytest.mark.parametrize("limit", ["AUTH_FAILURE_RATE_LIMIT", "API_READ_RATE_LIMIT"])
+def test_production_counts_in_a_table_of_its_database(settings, clock, chm_client, limit):
+    settings.RATE_LIMIT_STORE = "database"
+    setattr(settings, limit, 2)
+    sender = keyed("chm_wrong" if limit.startswith("AUTH") else chm_client.raw_key)
     for _ in range(2):
-        keyed("chm_wrong").get("/api/v1/runs/")
+        sender.get("/api/v1/runs/")
 
-    assert keyed("chm_wrong").get("/api/v1/runs/").status_code == 429
+    assert sender.get("/api/v1/runs/").status_code == 429
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sum(hits) FROM chm_rate_limit_count")
+        assert cursor.fetchone() == (2 if limit.startswith("AUTH") else 3,)
 
 
-def _ratelimit_cache_backend(**env: str) -> str:
+def test_a_new_window_in_the_database_forgets_the_ended_ones(settings, clock, chm_client):
+    settings.RATE_LIMIT_STORE = "database"
+    settings.API_READ_RATE_LIMIT = 5
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO chm_rate_limit_count VALUES ('chm:old', 9, now() - interval '1 hour')"
+        )
+    keyed(chm_client.raw_key).get("/api/v1/runs/")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT key FROM chm_rate_limit_count")
+        assert [key for (key,) in cursor.fetchall() if key == "chm:old"] == []
+
+
+def _rate_limit_store(**env: str) -> str:
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
-        "print(s.CACHES['ratelimit']['BACKEND'])"
+        "print(s.RATE_LIMIT_STORE, s.CACHES['ratelimit']['BACKEND'])"
     )
     base = {k: v for k, v in os.environ.items() if k != "RATE_LIMIT_CACHE_URL"}
     result = subprocess.run(  # noqa: S603
@@ -187,5 +200,5 @@ def _ratelimit_cache_backend(**env: str) -> str:
 
 
 def test_the_store_is_shared_in_production_and_per_process_in_development():
-    assert _ratelimit_cache_backend(DEBUG="0").endswith("DatabaseCache")
-    assert _ratelimit_cache_backend(DEBUG="1").endswith("LocMemCache")
+    assert _rate_limit_store(DEBUG="0").startswith("database ")
+    assert _rate_limit_store(DEBUG="1") == "cache django.core.cache.backends.locmem.LocMemCache"
