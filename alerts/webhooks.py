@@ -122,7 +122,7 @@ def address_refusal(address: IPAddress, allowed: Iterable[IPNetwork]) -> str | N
     return "not a public address"
 
 
-def target_error(url: str, *, resolve: bool = True) -> str | None:
+def target_error(url: str) -> str | None:
     """Why ``url`` cannot be a webhook target, or None: for saving a rule.
 
     A host that does not resolve now is accepted (it may exist by the time a notification is
@@ -130,7 +130,7 @@ def target_error(url: str, *, resolve: bool = True) -> str | None:
     """
     try:
         host, port, _ = _parts(url)
-        _checked_addresses(host, port, deadline=time.monotonic() + 5, resolve=resolve)
+        _checked_addresses(host, port, deadline=time.monotonic() + 5)
     except _Refused as exc:
         if exc.retry:
             return None
@@ -160,7 +160,7 @@ def post_json(
     shown = redact_url(url)
     try:
         host, port, tls = _parts(url)
-        addresses = _checked_addresses(host, port, deadline=deadline, resolve=True)
+        addresses = _checked_addresses(host, port, deadline=deadline)
         request = _Request(
             host=host,
             port=port,
@@ -199,7 +199,7 @@ def _target_path(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def _checked_addresses(host: str, port: int, *, deadline: float, resolve: bool) -> list[str]:
+def _checked_addresses(host: str, port: int, *, deadline: float) -> list[str]:
     """The addresses ``host`` stands for, each allowed; refuses if any one is not."""
     try:
         literal = ipaddress.ip_address(host)
@@ -209,8 +209,6 @@ def _checked_addresses(host: str, port: int, *, deadline: float, resolve: bool) 
         found = [literal]
     elif host.lower().rstrip(".") == "localhost" or host.lower().endswith(".localhost"):
         found = [ipaddress.ip_address("127.0.0.1")]
-    elif not resolve:
-        return []
     elif host.lower().rstrip(".").endswith(".invalid"):
         # RFC 6761: such names never resolve, and resolvers should not be asked.
         raise _Refused("the host does not resolve (.invalid names never do)", retry=True)

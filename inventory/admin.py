@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.template.response import TemplateResponse
 
 from inventory.audit import record_admin_action
@@ -65,3 +66,5 @@ class PipelineAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name", "owner", "client__slug"]
     autocomplete_fields = ["client"]
     readonly_fields = ["created_at", "updated_at"]
+    # A documentation link typed without a scheme ("wiki.example.com/orders") is HTTPS.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
