@@ -369,7 +369,7 @@ DATABASE_ROUTERS = ["chm_project.db_router.ReplicaRouter"]
 # - per client key, INGEST_RATE_LIMIT ingestion requests per INGEST_RATE_LIMIT_WINDOW seconds;
 # - per IP address, AUTH_FAILURE_RATE_LIMIT failed authentications (a wrong client key or API
 #   token, a failed admin login) per AUTH_FAILURE_RATE_LIMIT_WINDOW seconds, after which that
-#   address gets 429 for every key, token or login until the window ends;
+#   address's wrong keys and tokens get 429 and its logins are refused until the window ends;
 # - per client key or staff user, API_READ_RATE_LIMIT API reads per API_READ_RATE_LIMIT_WINDOW.
 INGEST_RATE_LIMIT = env_int("INGEST_RATE_LIMIT", 0 if DEBUG else 1200)
 INGEST_RATE_LIMIT_WINDOW = env_int("INGEST_RATE_LIMIT_WINDOW", 60)

@@ -8,6 +8,7 @@ views scope every query to ``request.auth``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NoReturn
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -51,7 +52,6 @@ class ClientKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         if not self.is_presented(request):
             return None
-        refuse_blocked_address(request)
         parts = authentication.get_authorization_header(request).split()
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(
@@ -63,8 +63,7 @@ class ClientKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The client key is not valid text.") from exc
         client = Client.objects.active_for_key(raw_key)
         if client is None:
-            throttling.count_failed_authentication(request)
-            raise exceptions.AuthenticationFailed("Unknown, rotated or inactive client key.")
+            refuse_failure(request, "Unknown, rotated or inactive client key.")
         return ClientPrincipal(client), client
 
     def authenticate_header(self, request) -> str:
@@ -76,24 +75,27 @@ class StaffTokenAuthentication(authentication.TokenAuthentication):
     """DRF's token authentication for staff, with wrong tokens counted per IP address."""
 
     def authenticate(self, request):
-        scheme = authentication.get_authorization_header(request).split()[:1]
-        if scheme and scheme[0].lower() == self.keyword.lower().encode():
-            refuse_blocked_address(request)
         try:
             return super().authenticate(request)
-        except exceptions.AuthenticationFailed:
-            throttling.count_failed_authentication(request)
-            raise
+        except exceptions.AuthenticationFailed as exc:
+            refuse_failure(request, str(exc.detail))
 
 
-def refuse_blocked_address(request) -> None:
-    """429 for an address that failed to authenticate too often (runs/throttling.py): it is
-    not told whether this key or token would have been right."""
-    wait = throttling.authentication_blocked(request)
+def refuse_failure(request, reason: str) -> NoReturn:
+    """Count a wrong key or token against the request's address (runs/throttling.py) and
+    refuse it: 401, or 429 once the address is past AUTH_FAILURE_RATE_LIMIT.
+
+    Only failures are checked, after the lookup: client keys (256 bits) and API tokens (160
+    bits) cannot be guessed, so what the limit stops is a flood of failing requests, and a
+    request with a working credential pays nothing for it (checking every request first would
+    add a database round trip to each ingestion). The admin login, where passwords can be
+    guessed, refuses a blocked address before checking anything (chm_project/urls.py)."""
+    wait = throttling.count_failed_authentication(request)
     if wait is not None:
         raise exceptions.Throttled(
             wait=wait, detail="Too many failed authentications from this address."
         )
+    raise exceptions.AuthenticationFailed(reason)
 
 
 def request_client(request) -> Client | None:

@@ -174,8 +174,8 @@ def client_ip(request) -> str:
 
 
 def authentication_blocked(request) -> float | None:
-    """Seconds until ``request``'s address may try to authenticate again, or None: it is
-    blocked once it failed AUTH_FAILURE_RATE_LIMIT times within the window."""
+    """Seconds until ``request``'s address may try to log in again, or None: it is blocked
+    once it failed AUTH_FAILURE_RATE_LIMIT times within the window."""
     return _over_limit(
         "auth-failures",
         client_ip(request),
@@ -185,12 +185,14 @@ def authentication_blocked(request) -> float | None:
     )
 
 
-def count_failed_authentication(request) -> None:
-    _over_limit(
+def count_failed_authentication(request) -> float | None:
+    """Count a failed authentication of ``request``'s address; the seconds until the window
+    ends when the address is now past the limit, else None."""
+    AUTHENTICATION_FAILURES.inc()
+    return _over_limit(
         "auth-failures",
         client_ip(request),
         settings.AUTH_FAILURE_RATE_LIMIT,
         settings.AUTH_FAILURE_RATE_LIMIT_WINDOW,
         increment=True,
     )
-    AUTHENTICATION_FAILURES.inc()
