@@ -5,6 +5,7 @@ from django.core.validators import URLValidator, validate_email
 from django.db import models
 from django.db.models import Q
 
+from alerts import webhooks
 from inventory.models import Client, Pipeline
 
 
@@ -100,6 +101,9 @@ class AlertRule(models.Model):
 
     class Meta:
         ordering = ["client__slug", "name"]
+        permissions = [
+            ("send_test_notification", "Can send a test notification to a rule's target")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind__in=RuleKind.values), name="alertrule_kind_known"
@@ -163,6 +167,10 @@ class AlertRule(models.Model):
         try:
             if channel == Channel.WEBHOOK:
                 validate_webhook_url(target)
+                # Checked again on every request: the host may resolve elsewhere by then.
+                refusal = webhooks.target_error(target)
+                if refusal:
+                    return [f"Refused webhook target: {refusal}."]
             else:
                 email_recipients(target)
         except ValidationError as exc:
@@ -171,6 +179,14 @@ class AlertRule(models.Model):
 
     def applies_to(self, pipeline: Pipeline) -> bool:
         return pipeline.client_id == self.client_id and self.pipeline_id in (None, pipeline.pk)
+
+    @property
+    def shown_target(self) -> str:
+        """The target as it may be shown or logged: a webhook URL without its path and query,
+        which often hold the receiver's secret."""
+        if self.channel == Channel.WEBHOOK:
+            return webhooks.redact_url(self.target)
+        return self.target
 
     @property
     def scope(self) -> str:

@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
@@ -25,7 +24,8 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts.models import AlertRule, Channel, email_recipients, validate_webhook_url
+from alerts import webhooks
+from alerts.models import AlertRule, Channel, email_recipients
 from inventory.models import Pipeline
 from runs.models import Run
 
@@ -192,27 +192,18 @@ class _Permanent(DeliveryError):
 
 
 def _post_webhook(url: str, payload: dict) -> None:
-    try:
-        validate_webhook_url(url)
-    except ValidationError as exc:
-        raise _Permanent(f"refused webhook target {url!r}: {exc.messages[0]}") from exc
-    timeout = settings.CHM_ALERTS_WEBHOOK_TIMEOUT
-    try:
-        response = requests.post(
-            url,
-            json=payload,
-            timeout=(timeout, timeout),
-            allow_redirects=False,
-            headers={"X-CHM-Notification-Id": payload["notification_id"]},
-        )
-    except requests.RequestException as exc:
-        raise DeliveryError(f"webhook {url}: {type(exc).__name__}: {exc}") from exc
-    if 200 <= response.status_code < 300:
+    result = webhooks.post_json(
+        url,
+        payload,
+        deadline_seconds=settings.CHM_ALERTS_WEBHOOK_TIMEOUT,
+        secret=settings.CHM_WEBHOOK_SECRET,
+        headers={"X-CHM-Notification-Id": payload["notification_id"]},
+    )
+    if result.delivered:
         return
-    error = f"webhook {url} answered HTTP {response.status_code}"
-    if response.status_code >= 500 or response.status_code == 429:
-        raise DeliveryError(error)
-    raise _Permanent(error)
+    if result.retry:
+        raise DeliveryError(result.error)
+    raise _Permanent(result.error)
 
 
 def _send_email(target: str, payload: dict) -> None:

@@ -117,11 +117,13 @@ def load(size: int) -> dict[str, Callable[[], None]]:
     """Create, migrate and fill the database of ``size`` runs; answer what is timed on it,
     by name: each view's typical query and each page as a whole request."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client as TestClient
     from django.urls import reverse
 
+    from chm_project.roles import VIEWERS
     from synthetic.scale import load_scale
 
     database = bench_database(size)
@@ -171,6 +173,8 @@ def load(size: int) -> dict[str, Callable[[], None]]:
     user, _ = get_user_model().objects.get_or_create(
         username="bench-staff", defaults={"is_staff": True}
     )
+    # The pages want a staff role (chm_project/roles.py): the read-only one is enough.
+    user.groups.add(Group.objects.get(name=VIEWERS))
     browser = TestClient()
     browser.force_login(user)
 

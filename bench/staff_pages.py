@@ -25,6 +25,7 @@ setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth.models import Group  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
@@ -32,6 +33,7 @@ from django.urls import reverse  # noqa: E402
 
 # Pages are timed in a process set up as a gunicorn worker is: its startup objects frozen.
 import chm_project.wsgi  # noqa: E402, F401
+from chm_project.roles import VIEWERS  # noqa: E402
 
 REPEATS = int(os.environ.get("BENCH_PAGE_REPEATS", "20"))
 PAGES = ["overview", "flaky", "changes", "freshness", "governance"]
@@ -47,6 +49,8 @@ def main() -> None:
     user, _ = get_user_model().objects.get_or_create(
         username="bench-staff", defaults={"is_staff": True}
     )
+    # The pages want a staff role (chm_project/roles.py): the read-only one is enough.
+    user.groups.add(Group.objects.get(name=VIEWERS))
     browser = Client()
     browser.force_login(user)
     print(f"{'page':12s} {'p50':>8s} {'p95':>8s} {'SQL p50':>8s} {'CPU p50':>8s}  queries  bytes")

@@ -34,6 +34,11 @@ INGEST_RATE_LIMITED = Counter(
     "chm_ingest_rate_limited_total",
     "Ingestion requests answered 429 because their key was over INGEST_RATE_LIMIT.",
 )
+AUTHENTICATION_FAILURES = Counter(
+    "chm_authentication_failures_total",
+    "Wrong client keys, wrong API tokens and failed admin logins (counted per IP address for "
+    "AUTH_FAILURE_RATE_LIMIT).",
+)
 DATABASE_UNAVAILABLE = Counter(
     "chm_database_unavailable_total",
     "Requests answered 503 because PostgreSQL was unreachable or dropped the connection.",
@@ -42,8 +47,16 @@ DATABASE_UNAVAILABLE = Counter(
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus exposition; wants the bearer token when METRICS_TOKEN is set."""
+    """Prometheus exposition; wants the bearer token when METRICS_TOKEN is set. Without a
+    token it is open in development only: with DEBUG off it refuses every scrape (the metrics
+    name clients, endpoints and error rates) and ``check --deploy`` says so (chm.W001)."""
     token = settings.METRICS_TOKEN
+    if not token and not settings.DEBUG:
+        return HttpResponse(
+            "Metrics are off: set METRICS_TOKEN (docs/operations.md).\n",
+            status=403,
+            content_type="text/plain",
+        )
     if token:
         presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(presented.encode(), token.encode()):

@@ -74,9 +74,9 @@ class DatabaseRefusedValueMiddleware:
         logger.warning(
             "Database refused a value on %s %s: %s", request.method, request.path, exception
         )
-        first_line = str(exception).splitlines()[0] if str(exception) else "invalid value"
+        # PostgreSQL's own words stay in the log: they name tables, columns and constraints.
         return JsonResponse(
-            {"detail": f"A value in the request is out of range for CHM: {first_line}"},
+            {"detail": "A value in the request is out of range for CHM; nothing was stored."},
             status=400,
         )
 

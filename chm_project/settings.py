@@ -3,11 +3,13 @@ them with their defaults."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 from chm_project.env import env_bool, env_int, env_list, env_str
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
     "runs",
     "alerts",
     "dashboards",
+    # Last: its post_migrate receiver gives the staff roles the permissions of every app above.
+    "chm_project.apps.ChmConfig",
 ]
 
 MIDDLEWARE = [
@@ -188,7 +192,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "runs.authentication.ClientKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "runs.authentication.StaffTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -224,8 +228,20 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "chm@localhost")
-# Seconds a webhook may take to connect and to answer.
+# Seconds one webhook request may take, from resolving the host to reading the answer.
 CHM_ALERTS_WEBHOOK_TIMEOUT = env_int("CHM_ALERTS_WEBHOOK_TIMEOUT", 5)
+# Webhooks never reach loopback, private, link-local or multicast addresses (alerts/webhooks.py)
+# unless they fall in one of these networks: receivers inside the network, listed on purpose.
+CHM_WEBHOOK_ALLOWED_NETWORKS = env_list("CHM_WEBHOOK_ALLOWED_NETWORKS")
+for _network in CHM_WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"CHM_WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a network such as 10.20.0.0/16."
+        ) from _exc
+# Signs every webhook (X-CHM-Signature, HMAC-SHA256) so that receivers can verify the sender.
+CHM_WEBHOOK_SECRET = env_str("CHM_WEBHOOK_SECRET")
 # Tries per notification within one evaluation (then it waits for the next evaluation).
 CHM_ALERTS_DELIVERY_ATTEMPTS = env_int("CHM_ALERTS_DELIVERY_ATTEMPTS", 3)
 # Seconds before the second try; doubled before each later one.
@@ -275,6 +291,30 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy (django-csp) on every answer. The pages run no JavaScript and draw
+# their charts as inline SVG; the admin and Swagger UI (served as files from the sidecar
+# package, its start-up script included) load scripts and styles from CHM itself, and Swagger
+# UI its icons as data: images. Nothing inline runs, so an injected <script> cannot either.
+# The dashboards page frames Metabase when it is configured.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF],
+        "style-src": [csp_constants.SELF],
+        "img-src": [csp_constants.SELF, "data:"],
+        "connect-src": [csp_constants.SELF],
+        "frame-src": [METABASE_SITE_URL] if METABASE_SITE_URL else [csp_constants.NONE],
+        "frame-ancestors": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+        "base-uri": [csp_constants.NONE],
+        "object-src": [csp_constants.NONE],
+    }
+}
 
 # A stopped PostgreSQL refuses connections at once; an unreachable one is bounded by
 # DB_CONNECT_TIMEOUT (libpq's floor is 2 s) and a slow or blocked statement by the timeouts
@@ -327,33 +367,61 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["chm_project.db_router.ReplicaRouter"]
 
-# Ingestion rate limit per client key: INGEST_RATE_LIMIT requests per
-# INGEST_RATE_LIMIT_WINDOW seconds (fixed windows), 0 to turn it off. The counters live in the
-# "ratelimit" cache: in-process by default, so each gunicorn worker counts on its own; with
-# RATE_LIMIT_CACHE_URL=redis://… every worker and machine shares one count per key.
+# Rate limits (runs/throttling.py, docs/operations.md), each counted in fixed windows in the
+# store RATE_LIMIT_CACHE_URL names, and each turned off by 0:
+# - per client key, INGEST_RATE_LIMIT ingestion requests per INGEST_RATE_LIMIT_WINDOW seconds;
+# - per IP address, AUTH_FAILURE_RATE_LIMIT failed authentications (a wrong client key or API
+#   token, a failed admin login) per AUTH_FAILURE_RATE_LIMIT_WINDOW seconds, after which that
+#   address's wrong keys and tokens get 429 and its logins are refused until the window ends;
+# - per client key or staff user, API_READ_RATE_LIMIT API reads per API_READ_RATE_LIMIT_WINDOW.
 INGEST_RATE_LIMIT = env_int("INGEST_RATE_LIMIT", 0 if DEBUG else 1200)
 INGEST_RATE_LIMIT_WINDOW = env_int("INGEST_RATE_LIMIT_WINDOW", 60)
-if INGEST_RATE_LIMIT < 0 or INGEST_RATE_LIMIT_WINDOW < 1:
+AUTH_FAILURE_RATE_LIMIT = env_int("AUTH_FAILURE_RATE_LIMIT", 0 if DEBUG else 20)
+AUTH_FAILURE_RATE_LIMIT_WINDOW = env_int("AUTH_FAILURE_RATE_LIMIT_WINDOW", 300)
+API_READ_RATE_LIMIT = env_int("API_READ_RATE_LIMIT", 0 if DEBUG else 600)
+API_READ_RATE_LIMIT_WINDOW = env_int("API_READ_RATE_LIMIT_WINDOW", 60)
+for _limit in ("INGEST_RATE_LIMIT", "AUTH_FAILURE_RATE_LIMIT", "API_READ_RATE_LIMIT"):
+    if globals()[_limit] < 0 or globals()[f"{_limit}_WINDOW"] < 1:
+        raise ImproperlyConfigured(f"{_limit} must be 0 or more and its window at least 1 second.")
+# Behind a proxy every request comes from the proxy's address: name the header it sets with the
+# client's address (nginx: proxy_set_header X-Real-IP $remote_addr). Only a header the proxy
+# always overwrites: a client could otherwise pick its own address.
+RATE_LIMIT_CLIENT_IP_HEADER = env_str("RATE_LIMIT_CLIENT_IP_HEADER")
+
+
+def _rate_limit_store(url: str) -> tuple[str, dict]:
+    """Where rate limits are counted: "database" (a table of CHM's own database, shared by
+    every worker and machine; production's default) or "cache" (the cache returned)."""
+    in_process = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "ratelimit",
+    }
+    if not url:
+        url = "locmem://" if DEBUG else "database://"
+    if url == "database://":
+        return "database", in_process
+    if url == "locmem://":
+        return "cache", in_process
+    if url.startswith(("redis://", "rediss://")):
+        # Needs the redis package (pip install redis); INCR keeps the count atomic.
+        return "cache", {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     raise ImproperlyConfigured(
-        "INGEST_RATE_LIMIT must be 0 or more and INGEST_RATE_LIMIT_WINDOW at least 1 second."
+        "RATE_LIMIT_CACHE_URL must be database://, a redis:// URL or locmem:// (or unset)."
     )
 
 
-def _rate_limit_cache(url: str) -> dict:
-    if not url:
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
-    if url.startswith(("redis://", "rediss://")):
-        # Needs the redis package (pip install redis); INCR keeps the count atomic.
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    raise ImproperlyConfigured("RATE_LIMIT_CACHE_URL must be a redis:// URL (or unset).")
+RATE_LIMIT_STORE, _rate_limit_cache = _rate_limit_store(env_str("RATE_LIMIT_CACHE_URL"))
 
-
-# DRF applies the throttle to every API view; it counts only client-key POSTs (ingestion).
-REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["runs.throttling.IngestRateThrottle"]
+# DRF applies the throttles to every API view: one counts client-key POSTs (ingestion), the
+# other reads.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "runs.throttling.IngestRateThrottle",
+    "runs.throttling.ApiReadThrottle",
+]
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "ratelimit": _rate_limit_cache(env_str("RATE_LIMIT_CACHE_URL")),
+    "ratelimit": _rate_limit_cache,
 }
 
 # Prometheus metrics at /metrics. Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes every

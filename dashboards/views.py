@@ -3,7 +3,6 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -11,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from dashboards.catalog import DASHBOARDS
 from dashboards.embedding import embedded_dashboards, embedding_config, missing_embedding_settings
 from dashboards.forms import DashboardClientForm
+from runs.authentication import staff_page
 
 
 def _grafana_links(client_slug: str | None) -> list[dict[str, str]]:
@@ -24,7 +24,7 @@ def _grafana_links(client_slug: str | None) -> list[dict[str, str]]:
 
 # never_cache: the page carries short-lived signed tokens that must not be served from a cache.
 @never_cache
-@staff_member_required
+@staff_page
 def dashboards_page(request: HttpRequest) -> HttpResponse:
     form = DashboardClientForm(request.GET or None)
     if form.is_bound and not form.is_valid():

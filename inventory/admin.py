@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.db import models
 from django.template.response import TemplateResponse
 
+from inventory.audit import record_admin_action
 from inventory.models import Client, Pipeline
 
 
@@ -28,14 +30,32 @@ class ClientAdmin(admin.ModelAdmin):
     readonly_fields = ["key_prefix", "key_rotated_at", "created_at", "updated_at"]
     actions = ["rotate_keys"]
 
-    @admin.action(description="Rotate the ingestion key of the selected clients")
+    @admin.action(
+        description="Rotate the ingestion key of the selected clients",
+        permissions=["rotate_key"],
+    )
     def rotate_keys(self, request, queryset):
-        keys = [(client, client.rotate_key()) for client in queryset.order_by("slug")]
+        keys = []
+        for client in queryset.order_by("slug"):
+            keys.append((client, client.rotate_key()))
+            record_admin_action(
+                self,
+                request,
+                client,
+                f"Rotated the ingestion key (new prefix {client.key_prefix}).",
+            )
         return _show_new_keys(request, keys, "New ingestion keys")
+
+    def has_rotate_key_permission(self, request) -> bool:
+        return request.user.has_perm("inventory.rotate_client_key")
 
     def response_add(self, request, obj, post_url_continue=None):
         # A new client gets its first key right away; this page is the only place it appears.
-        return _show_new_keys(request, [(obj, obj.rotate_key())], f"Client {obj.slug} created")
+        key = obj.rotate_key()
+        record_admin_action(
+            self, request, obj, f"Gave the new client its first key (prefix {obj.key_prefix})."
+        )
+        return _show_new_keys(request, [(obj, key)], f"Client {obj.slug} created")
 
 
 @admin.register(Pipeline)
@@ -46,3 +66,5 @@ class PipelineAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name", "owner", "client__slug"]
     autocomplete_fields = ["client"]
     readonly_fields = ["created_at", "updated_at"]
+    # A documentation link typed without a scheme ("wiki.example.com/orders") is HTTPS.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

@@ -64,6 +64,9 @@ class Client(models.Model):
 
     class Meta:
         ordering = ["slug"]
+        permissions = [
+            ("rotate_client_key", "Can rotate a client's ingestion key (and see the new key)")
+        ]
 
     def __str__(self) -> str:
         return self.name or self.slug

@@ -7,10 +7,20 @@ views scope every query to ``request.auth``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NoReturn
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
 
 from inventory.models import Client
+from runs import throttling
+
+# What the pages and the staff side of the API ask of staff: every role holds it
+# (chm_project/roles.py).
+VIEW_RUNS = "runs.view_run"
 
 
 class ClientPrincipal:
@@ -53,12 +63,39 @@ class ClientKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The client key is not valid text.") from exc
         client = Client.objects.active_for_key(raw_key)
         if client is None:
-            raise exceptions.AuthenticationFailed("Unknown, rotated or inactive client key.")
+            refuse_failure(request, "Unknown, rotated or inactive client key.")
         return ClientPrincipal(client), client
 
     def authenticate_header(self, request) -> str:
         # Makes DRF answer 401 (not 403) when the key is missing or wrong.
         return 'Bearer realm="CHM"'
+
+
+class StaffTokenAuthentication(authentication.TokenAuthentication):
+    """DRF's token authentication for staff, with wrong tokens counted per IP address."""
+
+    def authenticate(self, request):
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed as exc:
+            refuse_failure(request, str(exc.detail))
+
+
+def refuse_failure(request, reason: str) -> NoReturn:
+    """Count a wrong key or token against the request's address (runs/throttling.py) and
+    refuse it: 401, or 429 once the address is past AUTH_FAILURE_RATE_LIMIT.
+
+    Only failures are checked, after the lookup: client keys (256 bits) and API tokens (160
+    bits) cannot be guessed, so what the limit stops is a flood of failing requests, and a
+    request with a working credential pays nothing for it (checking every request first would
+    add a database round trip to each ingestion). The admin login, where passwords can be
+    guessed, refuses a blocked address before checking anything (chm_project/urls.py)."""
+    wait = throttling.count_failed_authentication(request)
+    if wait is not None:
+        raise exceptions.Throttled(
+            wait=wait, detail="Too many failed authentications from this address."
+        )
+    raise exceptions.AuthenticationFailed(reason)
 
 
 def request_client(request) -> Client | None:
@@ -74,12 +111,25 @@ class HasClientKey(BasePermission):
 
 
 class IsStaffOrClientKey(BasePermission):
-    """Staff read everything; a client key reads its own client's data (views scope it)."""
+    """Staff whose role lets them view the listed model read everything; a client key reads
+    its own client's data (views scope it). A view names the staff permission it needs in
+    ``staff_permission`` (viewing runs by default: every role has it)."""
 
-    message = "Staff login, a staff API token, or a client key is required."
+    message = "A client key, or the login or API token of staff allowed to view this."
 
     def has_permission(self, request, view) -> bool:
         if request_client(request) is not None:
             return True
         user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+        return bool(
+            user
+            and user.is_authenticated
+            and user.is_active
+            and user.is_staff
+            and user.has_perm(getattr(view, "staff_permission", VIEW_RUNS))
+        )
+
+
+def staff_page(view: Callable) -> Callable:
+    """Pages: staff only (others go to the login), and only with a role (403 otherwise)."""
+    return staff_member_required(permission_required(VIEW_RUNS, raise_exception=True)(view))

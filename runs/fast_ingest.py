@@ -42,7 +42,7 @@ from psycopg import errors as pg_errors
 from rest_framework.exceptions import ValidationError
 
 from inventory.models import Client
-from runs import rollups
+from runs import limits, rollups
 from runs.ingest import (
     RUN_FIELDS,
     Derived,
@@ -77,7 +77,7 @@ def validate(item: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]] | N
         return None, {"non_field_errors": [serializer.error_messages["invalid"]]}
     fields = serializer.fields
     errors: dict[str, list[str]] = {
-        str(name): ["Unknown field."] for name in item if name not in fields
+        limits.printable(str(name)): ["Unknown field."] for name in item if name not in fields
     }
     attrs: dict[str, Any] = {}
     for name, field in fields.items():

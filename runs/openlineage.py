@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inventory.models import Client, Pipeline, Platform
+from runs import limits
 from runs.ingest import REJECTED, UNCHANGED, ItemResult, ingest_runs
 
 EVENT_STATUSES = {
@@ -63,6 +64,8 @@ _PLATFORM_BY_INTEGRATION = {
 }
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._:/-]+")
 SLUG_MAX_LENGTH = 200
+# Longest job namespace or name: both are kept in each run's metadata.
+JOB_TEXT_MAX_LENGTH = 1000
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,13 @@ def ingest_lineage_event(*, client: Client, event: Any) -> LineageResult:
     if "run" not in event and "eventType" not in event:
         # DatasetEvent and JobEvent describe lineage, not runs: acknowledged, nothing to store.
         return LineageResult(outcome=UNCHANGED, detail="Not a RunEvent: nothing to store.")
+
+    # Any text of the event may end up in a statement (the job's names, its facets when it
+    # registers a pipeline, the run's metadata): one PostgreSQL cannot store fails the event
+    # here, naming where it is, instead of failing the statement.
+    unstorable = limits.unstorable_text(event)
+    if unstorable:
+        return _rejected({unstorable[0]: [unstorable[1]]})
 
     errors: dict[str, list[str]] = {}
     run = _object(event, "run", errors)
@@ -192,7 +202,14 @@ def _object(container: Mapping, key: str, errors: dict[str, list[str]]) -> Mappi
 def _text(container: Mapping, key: str, path: str, errors: dict[str, list[str]]) -> str:
     value = container.get(key)
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        value = value.strip()
+        if len(value) > JOB_TEXT_MAX_LENGTH:
+            errors[path] = [f"At most {JOB_TEXT_MAX_LENGTH} characters."]
+        elif error := limits.identifier_error(value):
+            errors[path] = [error]
+        else:
+            return value
+        return ""
     if container:
         errors[path] = ["Required: a non-empty string."]
     return ""

@@ -1,16 +1,17 @@
-"""The staff pages: parse the request, call the selectors, render. Staff login only."""
+"""The staff pages: parse the request, call the selectors, render. Staff with a role only
+(chm_project/roles.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from django import forms
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from inventory.models import Client, Pipeline
 from runs import charts, selectors
+from runs.authentication import staff_page
 from runs.filters import RunExplorerFilter
 from runs.templatetags.chm_format import percent as _percent
 from runs.templatetags.chm_format import seconds as _seconds
@@ -32,7 +33,7 @@ def _cursor(request: HttpRequest) -> tuple[selectors.RunCursor | None, str | Non
         return None, "after: not a page position from this site (expected <microseconds>-<id>)."
 
 
-@staff_member_required
+@staff_page
 def overview(request: HttpRequest) -> HttpResponse:
     # Plain rows (dicts), not model instances: the lists can hold thousands of pipelines.
     failing, failing_total = selectors.first_rows_and_count(
@@ -105,7 +106,7 @@ def _weekly_failure_rate_chart(*, slug: str, title: str, weeks: Sequence) -> cha
     )
 
 
-@staff_member_required
+@staff_page
 def client_detail(request: HttpRequest, slug: str) -> HttpResponse:
     client = get_object_or_404(Client, slug=slug)
     statuses = list(selectors.pipeline_statuses(client))
@@ -128,7 +129,7 @@ def client_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_page
 def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pipeline = get_object_or_404(Pipeline.objects.select_related("client"), pk=pk)
     after, cursor_error = _cursor(request)
@@ -184,7 +185,7 @@ def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_page
 def run_list(request: HttpRequest) -> HttpResponse:
     filterset = RunExplorerFilter(request.GET or None, queryset=selectors.explorer_runs())
     filterset.form.fields["status"].widget = forms.CheckboxSelectMultiple(
@@ -217,7 +218,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_page
 def flaky(request: HttpRequest) -> HttpResponse:
     # One statement for the lists and the counts; only the rows shown are read whole.
     verdicts = selectors.sections_of(
@@ -237,7 +238,7 @@ def flaky(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_page
 def changes(request: HttpRequest) -> HttpResponse:
     changed = selectors.sections_of(selectors.what_changed(), section="change", limit=LIST_ROWS)
     return render(
@@ -255,7 +256,7 @@ def changes(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_page
 def freshness(request: HttpRequest) -> HttpResponse:
     problems = selectors.sections_of(
         selectors.freshness_problems(), section="kind", limit=LIST_ROWS
@@ -273,7 +274,7 @@ def freshness(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_page
 def governance(request: HttpRequest) -> HttpResponse:
     # Least covered clients first: the first LIST_ROWS of them unless all are asked for.
     show_all_clients = request.GET.get("clients") == "all"

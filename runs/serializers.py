@@ -3,8 +3,9 @@
 ``RunItemSerializer`` is the one definition of an item (docs/api.md): runs/ingest.py validates
 every item with it, and the OpenAPI schema describes the same class. It refuses, naming the
 field, anything PostgreSQL would refuse later (text it cannot store, values too long in their
-text form, JSON it cannot hold, timestamps outside ``runs.limits.timestamp_bounds``), so a bad
-item is rejected on its own and never sinks the batch it came in.
+text form, JSON it cannot hold) and anything a run cannot be (control characters in names and
+ids, times outside the bounds of ``runs.limits.run_time_error``), with the checks of
+runs/limits.py, so a bad item is rejected on its own and never sinks the batch it came in.
 """
 
 from __future__ import annotations
@@ -26,20 +27,10 @@ PIPELINE_SLUG_MAX_LENGTH = 200
 STATUS_MAX_LENGTH = 64
 
 
-def storable_text(value: str) -> str | None:
-    """Why PostgreSQL could not store ``value`` as text, or None when it can."""
-    if "\x00" in value:
-        return "Must not contain NUL characters."
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return "Must be valid Unicode text (it contains a lone surrogate)."
-    return None
-
-
 class StrictTextField(serializers.Field):
-    """Text, refused when it is not a string (DRF's CharField would take 12 as "12"), blank
-    after trimming, longer than ``max_length``, or not storable."""
+    """A name or an id: refused when it is not a string (DRF's CharField would take 12 as
+    "12"), blank after trimming, longer than ``max_length``, or not a name
+    (``limits.identifier_error``)."""
 
     default_error_messages = {
         "invalid": "Must be a string.",
@@ -61,7 +52,7 @@ class StrictTextField(serializers.Field):
             self.fail("blank")
         if len(value) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
-        problem = storable_text(value)
+        problem = limits.identifier_error(value)
         if problem:
             raise ValidationError(problem)
         return value
@@ -106,14 +97,14 @@ class StatusField(StrictTextField):
 
 
 class TimestampField(serializers.Field):
-    """An ISO-8601 timestamp with a time zone (or an aware datetime from Python callers),
-    within ``limits.timestamp_bounds()``; validates to UTC."""
+    """An ISO-8601 timestamp with a time zone (or an aware datetime from Python callers) that
+    ``limits.run_time_error`` takes for a run's time; validates to UTC."""
 
     default_error_messages = {
         "invalid": "Not an ISO-8601 timestamp (example: 2026-03-01T02:00:00Z).",
         "type": "Must be an ISO-8601 timestamp string.",
         "naive": "Needs a time zone: end it with Z or an offset such as +02:00.",
-        "range": "Must be between {earliest} and {future} after the server's clock.",
+        "range": "Out of the supported range (years 1 to 9999).",
     }
 
     def to_internal_value(self, data: Any) -> dt.datetime:
@@ -128,14 +119,14 @@ class TimestampField(serializers.Field):
             self.fail("type")
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             self.fail("naive")
-        earliest, latest = limits.timestamp_bounds()
         try:
             # In UTC from here on: PostgreSQL refuses offsets beyond ±15:59 that Python takes.
             value = parsed.astimezone(dt.UTC)
         except OverflowError:
-            value = None
-        if value is None or not earliest <= value <= latest:
-            self.fail("range", earliest=f"{earliest:%Y-%m-%d}", future=limits.FUTURE_TOLERANCE_TEXT)
+            self.fail("range")
+        problem = limits.run_time_error(value)
+        if problem:
+            raise ValidationError(problem)
         return value
 
     def to_representation(self, value: dt.datetime) -> str:
@@ -152,7 +143,7 @@ class ErrorMessageField(serializers.Field):
         if not isinstance(data, str):
             self.fail("invalid")
         text = data.replace("\x00", "")
-        problem = storable_text(text)
+        problem = limits.text_error(text)
         if problem:
             raise ValidationError(problem)
         return limits.truncate_error_message(text)
@@ -168,25 +159,22 @@ class MetadataField(serializers.Field):
     default_error_messages = {
         "invalid": "Must be a JSON object.",
         "values": "Must contain only JSON values (no NaN or Infinity).",
-        "nul": "Must not contain NUL characters.",
-        "surrogate": "Must be valid Unicode text (it contains a lone surrogate).",
+        "text": "{path}: {problem}",
         "size": "Too large: at most {limit} bytes of JSON.",
     }
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, Mapping):
             self.fail("invalid")
+        unstorable = limits.unstorable_text(data)
+        if unstorable:
+            self.fail("text", path=unstorable[0], problem=unstorable[1])
         try:
             # allow_nan=False: jsonb refuses NaN and Infinity.
             encoded = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
         except (TypeError, ValueError, RecursionError):
             self.fail("values")
-        if "\\u0000" in encoded or "\x00" in encoded:
-            self.fail("nul")
-        try:
-            size = len(encoded.encode())
-        except UnicodeEncodeError:
-            self.fail("surrogate")
+        size = len(encoded.encode())
         limit = limits.max_metadata_bytes()
         if size > limit:
             self.fail("size", limit=limit)
@@ -226,7 +214,11 @@ class RunItemSerializer(serializers.Serializer):
         if not isinstance(data, Mapping):
             self.fail("invalid")
         # A misspelt field (finshed_at) must not silently drop what it carried.
-        unknown = {str(name): ["Unknown field."] for name in data if name not in self.fields}
+        unknown = {
+            limits.printable(str(name)): ["Unknown field."]
+            for name in data
+            if name not in self.fields
+        }
         try:
             value = super().to_internal_value(data)
         except ValidationError as exc:

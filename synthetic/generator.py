@@ -304,9 +304,10 @@ def _inventory_document(pipelines: list[PipelinePlan], *, uncovered: str) -> dic
                     "min_runs": 4,
                     "severity": "warning",
                     "channel": "webhook",
-                    # A loopback address: loading the demo set must not send traffic
-                    # off the machine. Deliveries fail (nothing listens) and show as such.
-                    "target": f"http://127.0.0.1:9/hooks/{slug}",
+                    # A name under .invalid, which never resolves (RFC 6761; CHM does not
+                    # even ask DNS): the demo set sends no traffic anywhere. Deliveries fail
+                    # and show as such.
+                    "target": f"https://hooks.{slug}.invalid/chm",
                 }
             )
             for plan in mine:

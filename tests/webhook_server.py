@@ -43,11 +43,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 (the name http.server dispatches to)
         length = int(self.headers.get("Content-Length", "0"))
-        payload = json.loads(self.rfile.read(length))
+        body = self.rfile.read(length)
+        payload = json.loads(body)
         answer = self.server.next_answer()
         with self.server.lock:
             self.server.attempts.append(
-                {"payload": payload, "answer": answer, "headers": dict(self.headers)}
+                {
+                    "payload": payload,
+                    "body": body,
+                    "answer": answer,
+                    "headers": dict(self.headers),
+                    "path": self.path,
+                }
             )
         if answer == "hang":
             time.sleep(self.server.hang_seconds)
@@ -79,7 +86,9 @@ def running_receiver() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture
-def webhook_receiver() -> Iterator[WebhookReceiver]:
+def webhook_receiver(settings) -> Iterator[WebhookReceiver]:
+    """A receiver on loopback: admitted by the webhook allow-list, as an internal receiver is."""
+    settings.CHM_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     with running_receiver() as server:
         yield server
 

@@ -60,6 +60,7 @@ class ScopedListViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 class ClientViewSet(ScopedListViewSet):
+    staff_permission = "inventory.view_client"
     serializer_class = serializers.ClientSerializer
     filterset_class = filters.ClientFilter
 
@@ -68,6 +69,7 @@ class ClientViewSet(ScopedListViewSet):
 
 
 class PipelineViewSet(ScopedListViewSet):
+    staff_permission = "inventory.view_pipeline"
     serializer_class = serializers.PipelineSerializer
     filterset_class = filters.PipelineFilter
 
@@ -76,6 +78,7 @@ class PipelineViewSet(ScopedListViewSet):
 
 
 class AlertRuleViewSet(ScopedListViewSet):
+    staff_permission = "alerts.view_alertrule"
     serializer_class = serializers.AlertRuleSerializer
     filterset_class = filters.AlertRuleFilter
 

@@ -133,9 +133,13 @@ def browser():
 
 @pytest.fixture
 def seeded(django_user_model, tmp_path):
-    from alerts.evaluation import evaluate_alerts
+    from django.contrib.auth.models import Group
 
-    django_user_model.objects.create_user("oncall", password=PASSWORD, is_staff=True)
+    from alerts.evaluation import evaluate_alerts
+    from chm_project.roles import VIEWERS
+
+    user = django_user_model.objects.create_user("oncall", password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name=VIEWERS))
     if not DEMO_DATA:
         seed_demo()
         expected = EXPECTED["factories"]
@@ -153,6 +157,16 @@ def seeded(django_user_model, tmp_path):
 def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded, browser):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    # The Content-Security-Policy must not block anything CHM itself serves.
+    refused = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     page.goto(f"{live_server.url}/")
     # Anonymous: sent to the admin login, then back to the overview.
     page.fill("#id_username", "oncall")
@@ -179,3 +193,10 @@ def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded
     page.click("nav >> text=Flaky")
     assert seeded["flaky"] in page.locator("#flaky").inner_text()
     page.screenshot(path=SCREENSHOTS / "flaky.png", full_page=True)
+
+    # The admin and Swagger UI run their scripts under the same policy.
+    page.goto(f"{live_server.url}/admin/alerts/alertrule/")
+    page.wait_for_selector("#result_list")
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector(".swagger-ui .opblock")
+    assert refused == [], "\n".join(refused)

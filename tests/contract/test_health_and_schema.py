@@ -42,8 +42,8 @@ def test_healthz_answers_503_when_the_database_is_down(client):
     assert response.json()["database"] == "unreachable"
 
 
-def test_schema_describes_every_endpoint(client):
-    response = client.get("/api/schema/")
+def test_schema_describes_every_endpoint(staff_client):
+    response = staff_client.get("/api/schema/")
 
     assert response.status_code == 200
     schema = yaml.safe_load(response.content)
@@ -64,8 +64,8 @@ def test_schema_describes_every_endpoint(client):
     )
 
 
-def test_swagger_ui_is_served_from_local_static_files(client):
-    response = client.get("/api/docs/")
+def test_swagger_ui_is_served_from_local_static_files(staff_client):
+    response = staff_client.get("/api/docs/")
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -74,3 +74,16 @@ def test_swagger_ui_is_served_from_local_static_files(client):
     assert any(asset.endswith("swagger-ui-bundle.js") for asset in assets)
     for asset in assets:
         assert finders.find(asset), asset
+    # Its start-up script is a file of its own, as the Content-Security-Policy wants; only
+    # its styles may be inline.
+    assert "<script>" not in page
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self';" in policy
+    assert "'unsafe-inline'" in policy.split("style-src")[1].split(";")[0]
+    assert staff_client.get("/api/docs/", {"script": ""}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+def test_the_schema_and_its_ui_are_for_staff_and_key_holders_only(client, chm_client, path):
+    assert client.get(path).status_code == 401
+    assert client.get(path, HTTP_AUTHORIZATION=f"Bearer {chm_client.raw_key}").status_code == 200

@@ -50,10 +50,6 @@ def test_json_that_is_neither_object_nor_list_is_a_400(api, pipeline):
     assert_rejected(post_raw(api, '"a run"'), 400, "body")
 
 
-def test_nan_in_the_body_is_a_400(api, pipeline):
-    assert_rejected(post_raw(api, '{"metadata": {"ratio": NaN}}'), 400, "body")
-
-
 def test_broken_gzip_is_a_400(api, pipeline):
     response = post_raw(api, b"not gzip at all", HTTP_CONTENT_ENCODING="gzip")
     assert_rejected(response, 400, "body")

@@ -100,3 +100,21 @@ def test_pipeline_autocomplete_and_filters_load(staff_client, pipeline):
     )
     assert autocomplete.status_code == 200
     assert autocomplete.json()["results"][0]["id"] == str(pipeline.pk)
+
+
+def test_rotating_a_key_is_recorded_in_the_clients_history_and_the_log(
+    staff_client, chm_client, caplog
+):
+    from django.contrib.admin.models import LogEntry
+
+    with caplog.at_level("INFO", logger="chm.audit"):
+        staff_client.post(
+            reverse("admin:inventory_client_changelist"),
+            {"action": "rotate_keys", "_selected_action": [chm_client.pk]},
+        )
+
+    chm_client.refresh_from_db()
+    [entry] = LogEntry.objects.filter(object_id=str(chm_client.pk))
+    assert entry.user.username == "oncall"
+    assert f"new prefix {chm_client.key_prefix}" in entry.get_change_message()
+    assert f"staff user oncall, on client {chm_client}" in caplog.text

@@ -4,11 +4,12 @@ import datetime as dt
 
 import pytest
 from django.core import mail
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from alerts.evaluation import evaluate_alerts
-from alerts.models import Channel
+from alerts.models import AlertRule, Channel
 from runs.models import RunStatus
 from tests.factories import AlertRuleFactory, PipelineFactory, RunFactory
 
@@ -85,3 +86,88 @@ def test_the_test_notification_action_reports_a_failed_webhook(
     )
     assert [payload["state"] for payload in webhook_receiver.accepted] == ["test"]
     assert webhook_receiver.accepted[0]["client"]["slug"] == pipeline.client.slug
+
+
+def rule_form(rule, **changes) -> dict:
+    data = {
+        "client": rule.client_id,
+        "pipeline": rule.pipeline_id or "",
+        "name": rule.name,
+        "kind": rule.kind,
+        "threshold": rule.threshold,
+        "severity": rule.severity,
+        "channel": rule.channel,
+        "target": rule.target,
+        "is_enabled": "on",
+    }
+    return {**data, **changes}
+
+
+def test_saving_a_rule_keeps_what_an_evaluator_wrote_meanwhile(staff_client, pipeline, monkeypatch):
+    from alerts.admin import AlertRuleAdmin
+
+    rule = AlertRuleFactory(client=pipeline.client, name="orders failing")
+    load = AlertRuleAdmin.get_object
+
+    def load_then_evaluate(self, request, object_id, from_field=None):
+        loaded = load(self, request, object_id, from_field)
+        # An evaluator commits a transition between the admin's read and its save.
+        AlertRule.objects.filter(pk=rule.pk).update(
+            firing={str(pipeline.pk): {"pipeline": "acme/orders-etl"}},
+            pending_notifications=[{"id": "n1", "state": "firing"}],
+            state_version=F("state_version") + 1,
+        )
+        return loaded
+
+    monkeypatch.setattr(AlertRuleAdmin, "get_object", load_then_evaluate)
+    response = staff_client.post(
+        reverse("admin:alerts_alertrule_change", args=[rule.pk]),
+        rule_form(rule, name="orders failing (renamed)", threshold=5),
+    )
+
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert rule.name == "orders failing (renamed)" and rule.threshold == 5
+    assert rule.firing == {str(pipeline.pk): {"pipeline": "acme/orders-etl"}}
+    assert rule.pending_notifications == [{"id": "n1", "state": "firing"}]
+    assert rule.state_version == 1
+
+
+SECRET_URL = "https://hooks.slack.com/services/T0/B0/very-secret-token"
+
+
+def test_a_webhook_url_is_never_sent_back_to_the_browser(client, django_user_model, pipeline):
+    from chm_project.roles import OPERATORS, VIEWERS
+    from tests.conftest import staff_with_role
+
+    rule = AlertRuleFactory(client=pipeline.client, channel=Channel.WEBHOOK, target=SECRET_URL)
+    page = reverse("admin:alerts_alertrule_change", args=[rule.pk])
+    for username, role in (("viewer", VIEWERS), ("operator", OPERATORS)):
+        client.force_login(staff_with_role(django_user_model, username, role))
+        content = client.get(page).content.decode()
+        assert "very-secret-token" not in content
+        assert "https://hooks.slack.com/…" in content
+    # An operator saving the rule without retyping the URL keeps it.
+    response = client.post(page, rule_form(rule, target="", name="renamed"))
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert rule.target == SECRET_URL and rule.name == "renamed"
+
+
+def test_the_rule_list_cannot_be_searched_by_target(staff_client, pipeline):
+    AlertRuleFactory(client=pipeline.client, channel=Channel.WEBHOOK, target=SECRET_URL)
+    response = staff_client.get(reverse("admin:alerts_alertrule_changelist"), {"q": "very-secret"})
+    assert response.context["cl"].result_count == 0
+
+
+def test_actions_are_recorded_in_the_rules_history(staff_client, pipeline):
+    from django.contrib.admin.models import LogEntry
+
+    rule = AlertRuleFactory(client=pipeline.client, target="ops@example.com")
+    staff_client.post(
+        reverse("admin:alerts_alertrule_changelist"),
+        {"action": "send_test_notifications", "_selected_action": [rule.pk]},
+    )
+    [entry] = LogEntry.objects.filter(object_id=str(rule.pk))
+    assert entry.user.username == "oncall"
+    assert "Test notification sent to ops@example.com" in entry.get_change_message()

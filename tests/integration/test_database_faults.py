@@ -87,7 +87,11 @@ def cluster():
 
 def test_ingestion_survives_postgres_stopping_and_starting(cluster):
     metrics_dir = Path(tempfile.mkdtemp(prefix="chm-metrics-"))
-    env = chm_environment(cluster.url("chm"), PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    env = chm_environment(
+        cluster.url("chm"),
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        METRICS_TOKEN="scrape-secret",
+    )
     manage(env, "migrate", "--noinput", "-v", "0")
     key = manage(env, "create_client", "acme").strip().splitlines()[-1]
     manage(
@@ -130,7 +134,11 @@ def test_ingestion_survives_postgres_stopping_and_starting(cluster):
         for sender in senders:
             sender.join(timeout=30)
         assert server.worker_pids() == workers, "a worker was killed or replaced"
-        metrics = requests.get(f"{server.base_url}/metrics", timeout=10).text
+        metrics = requests.get(
+            f"{server.base_url}/metrics",
+            headers={"Authorization": "Bearer scrape-secret"},
+            timeout=10,
+        ).text
     finally:
         stop.set()
         server.stop()

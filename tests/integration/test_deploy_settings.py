@@ -71,6 +71,28 @@ def test_check_deploy_flags_a_production_set_without_https_settings():
     assert "security.W008" in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("changed", "check"),
+    [
+        ({"METRICS_TOKEN": None}, "chm.W001"),
+        ({"RATE_LIMIT_CACHE_URL": "locmem://"}, "chm.W002"),
+        ({"CHM_WEBHOOK_SECRET": None}, "chm.W003"),
+        ({"CHM_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8,169.254.0.0/16"}, "chm.W005"),
+    ],
+    ids=["no metrics token", "per-process rate limits", "unsigned webhooks", "metadata allowed"],
+)
+def test_check_deploy_reports_each_of_chms_production_defaults_when_it_is_not_met(changed, check):
+    env = production_environment()
+    for name, value in changed.items():
+        if value is None:
+            env.pop(name)
+        else:
+            env[name] = value
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert check in result.stderr + result.stdout
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     env = production_environment()
     env.pop("SECRET_KEY")
@@ -104,3 +126,26 @@ def test_cookies_are_secure_outside_development():
     assert settings.DEBUG is False
     assert settings.SESSION_COOKIE_SECURE is True
     assert settings.CSRF_COOKIE_SECURE is True
+
+
+def test_check_deploy_reports_a_missing_or_inline_script_content_security_policy(settings):
+    from chm_project.checks import check_production_settings
+
+    def reported() -> set[str]:
+        return {message.id for message in check_production_settings()}
+
+    assert "chm.W004" not in reported()
+    settings.CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": {"default-src": ["'self'"], "script-src": ["'self'", "'unsafe-inline'"]}
+    }
+    assert "chm.W004" in reported()
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "csp.middleware.CSPMiddleware"]
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"script-src": ["'self'"]}}
+    assert "chm.W004" in reported()
+
+
+def test_every_answer_carries_a_content_security_policy_without_inline_scripts(client):
+    policy = client.get("/healthz")["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"

@@ -148,4 +148,4 @@ def test_a_redis_url_gives_every_worker_one_shared_count():
 def test_an_unsupported_cache_url_is_refused_at_start():
     result = _ratelimit_cache_backend("memcached://127.0.0.1:11211")
     assert result.returncode != 0
-    assert "RATE_LIMIT_CACHE_URL must be a redis:// URL" in result.stderr
+    assert "RATE_LIMIT_CACHE_URL must be database://, a redis:// URL or locmem://" in result.stderr

@@ -34,7 +34,8 @@ def sample(name: str, **labels) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_metrics_count_ingested_runs_by_outcome(api, client):
+def test_metrics_count_ingested_runs_by_outcome(api, client, settings):
+    settings.METRICS_TOKEN = "scrape-secret"
     created = sample("chm_ingest_items_total", endpoint="runs", outcome="created")
     rejected = sample("chm_ingest_items_total", endpoint="runs", outcome="rejected")
     ok = sample("chm_ingest_requests_total", endpoint="runs", outcome="ok")
@@ -48,7 +49,7 @@ def test_metrics_count_ingested_runs_by_outcome(api, client):
     assert sample("chm_ingest_requests_total", endpoint="runs", outcome="ok") == ok + 1
     assert sample("chm_ingest_request_duration_seconds_count", endpoint="runs") == latency + 1
 
-    page = client.get("/metrics")
+    page = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret")
     assert page.status_code == 200
     body = page.content.decode()
     assert 'chm_ingest_items_total{endpoint="runs",outcome="created"}' in body
@@ -60,6 +61,16 @@ def test_metrics_want_the_token_when_one_is_set(client, settings):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret").status_code == 200
+
+
+def test_metrics_without_a_token_are_refused_unless_in_development(client, settings):
+    settings.METRICS_TOKEN = ""
+    settings.DEBUG = False
+    refused = client.get("/metrics")
+    assert refused.status_code == 403
+    assert b"METRICS_TOKEN" in refused.content
+    settings.DEBUG = True
+    assert client.get("/metrics").status_code == 200
 
 
 @pytest.fixture
