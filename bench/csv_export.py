@@ -23,11 +23,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from _django_setup import setup_django  # noqa: E402
-from psycopg import sql
+from _django_setup import (  # noqa: E402
+    drop_database,
+    setup_django,
+    setup_django_on_scratch_database,
+)
 
 ROWS = int(os.environ.get("BENCH_CSV_ROWS", "1000000"))
 PIPELINES = 200
@@ -58,23 +60,11 @@ class Sink:
         self.bytes += len(text)
 
 
-def scratch_database(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'chm'}_bench_csv"
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return urlunsplit(parts._replace(path=f"/{name}")), admin_url
-
-
 def fill() -> None:
-    from django.core.management import call_command
     from django.db import connection
 
     from tests.factories import ClientFactory, PipelineFactory
 
-    call_command("migrate", verbosity=0)
     client = ClientFactory(slug="bench-csv")
     ids = [PipelineFactory(client=client).pk for _ in range(PIPELINES)]
     with connection.cursor() as cursor:
@@ -152,10 +142,8 @@ def run_measurement(which: str, url: str) -> dict:
 
 
 def main() -> int:
-    url, admin_url = scratch_database(os.environ.get("DATABASE_URL") or sys.exit("DATABASE_URL?"))
-    os.environ["DATABASE_URL"] = url
-    os.environ["DB_STATEMENT_TIMEOUT_MS"] = "0"  # the fill is one long statement
-    setup_django()
+    # No statement timeout: the fill is one long statement.
+    url, admin_url = setup_django_on_scratch_database("bench_csv")
     from django.db import connection
 
     try:
@@ -169,9 +157,7 @@ def main() -> int:
         chm = run_measurement("chm", url)
     finally:
         connection.close()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            name = urlsplit(url).path.lstrip("/")
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        drop_database(url, admin_url)
     mb = 1024 * 1024
     for label, figures in (
         ("floor, psycopg named cursor + csv", floor),
