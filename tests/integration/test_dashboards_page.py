@@ -264,3 +264,8 @@ def test_every_page_links_to_the_dashboards_page(staff_client):
     body = staff_client.get("/dashboards/").content.decode()
     assert '<a href="/dashboards/" aria-current="page">Dashboards</a>' in body
     assert '<a href="/dashboards/">Dashboards</a>' in staff_client.get("/").content.decode()
+
+
+def test_the_dashboards_link_is_current_on_each_dashboard(staff_client, metabase_unconfigured):
+    body = staff_client.get("/dashboards/business/").content.decode()
+    assert '<a href="/dashboards/" aria-current="page">Dashboards</a>' in body
