@@ -15,30 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 import time
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from _django_setup import setup_django  # noqa: E402
-from psycopg import sql
+from _django_setup import drop_database, setup_django_on_scratch_database  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_PRUNE_RUNS", "200000"))
 PIPELINES = 100
 BATCH_SIZE = 5000
 ROUNDS = 2
 CUTOFF = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-
-
-def scratch_database(url: str) -> tuple[str, str]:
-    """Create an empty database next to ``url``'s; answer its URL and name."""
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'chm'}_bench_prune"
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return urlunsplit(parts._replace(path=f"/{name}")), admin_url
 
 
 def fill(cursor, pipeline_ids: list[int]) -> None:
@@ -64,11 +49,8 @@ def fill(cursor, pipeline_ids: list[int]) -> None:
 
 
 def main() -> None:
-    url, admin_url = scratch_database(os.environ.get("DATABASE_URL") or sys.exit("DATABASE_URL?"))
-    os.environ["DATABASE_URL"] = url
-    os.environ["DB_STATEMENT_TIMEOUT_MS"] = "0"  # the floor is one long statement
-    setup_django()
-    from django.core.management import call_command
+    # No statement timeout: the floor is one long statement.
+    url, admin_url = setup_django_on_scratch_database("bench_prune")
     from django.db import connection, transaction
 
     from runs import pipeline_state
@@ -77,7 +59,6 @@ def main() -> None:
     from tests.factories import ClientFactory, PipelineFactory
 
     try:
-        call_command("migrate", verbosity=0)
         client = ClientFactory(slug="bench-prune")
         pipeline_ids = [PipelineFactory(client=client).pk for _ in range(PIPELINES)]
         old = RUNS // 2
@@ -118,9 +99,7 @@ def main() -> None:
         print(f"longest batch (longest any row stays locked): {min(longest) * 1000:.0f} ms")
     finally:
         connection.close()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            name = urlsplit(url).path.lstrip("/")
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        drop_database(url, admin_url)
 
 
 if __name__ == "__main__":

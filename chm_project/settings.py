@@ -260,6 +260,14 @@ METABASE_SITE_URL = env_str("METABASE_SITE_URL").rstrip("/")
 METABASE_SECRET_KEY = env_str("METABASE_SECRET_KEY")
 METABASE_DASHBOARD_BUSINESS = env_int("METABASE_DASHBOARD_BUSINESS", 0)
 METABASE_DASHBOARD_OPERATIONS = env_int("METABASE_DASHBOARD_OPERATIONS", 0)
+# Where `setup_metabase --ids-file` writes the dashboard ids, read when the two settings
+# above are unset (the compose stack shares it between its metabase-setup service and CHM).
+METABASE_DASHBOARD_IDS_FILE = env_str("METABASE_DASHBOARD_IDS_FILE")
+# CHM draws both dashboards itself; once Metabase is configured, its embedded dashboards
+# show "beside" CHM's panels or "instead" of them.
+METABASE_EMBED_MODE = env_str("METABASE_EMBED_MODE", "beside")
+if METABASE_EMBED_MODE not in ("beside", "instead"):
+    raise ImproperlyConfigured("METABASE_EMBED_MODE must be beside or instead.")
 # Embed tokens are signed per page view; a copied URL stops working after this many seconds.
 METABASE_EMBED_TTL_SECONDS = env_int("METABASE_EMBED_TTL_SECONDS", 600)
 if METABASE_SECRET_KEY and not re.fullmatch(r"[0-9a-fA-F]{64}", METABASE_SECRET_KEY):

@@ -8,7 +8,9 @@ else). Its SQL names where the two filters go with ``{filters}``:
   time range as ``$__timeFilter(bucket_start)``;
 - Metabase: an optional ``[[AND client_slug = {{client}}]]`` clause (the embed locks the
   `client` parameter to one client or, for staff's "all clients", to none) and a fixed
-  look-back window, since an embedded dashboard has no time picker.
+  look-back window, since an embedded dashboard has no time picker;
+- CHM's own rendering (dashboards/views.py): the same two conditions as Grafana's, with the
+  clients and the time range as query parameters.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ GRAFANA_CLIENT_FILTER = "{column} = ANY(ARRAY[${{client:sqlstring}}]::text[])"
 GRAFANA_TIME_FILTER = "$__timeFilter({column})"
 METABASE_CLIENT_FILTER = "[[AND {column} = {{{{client}}}}]]"
 METABASE_TIME_FILTER = "{column} >= now() - interval '{window}'"
+NATIVE_CLIENT_FILTER = "{column} = ANY(%(clients)s)"
+NATIVE_TIME_FILTER = "{column} BETWEEN %(time_from)s AND %(time_to)s"
 
 _METABASE_DISPLAY = {"timeseries": "line", "table": "table", "stat": "scalar", "barchart": "bar"}
 
@@ -78,13 +82,38 @@ def layout(dashboard: Dashboard) -> list[tuple[Panel, int, int]]:
     return placed
 
 
-def grafana_sql(panel: Panel) -> str:
+def _filtered_sql(panel: Panel, *, client_filter: str, time_filter: str) -> str:
     filters = []
     if panel.client_column:
-        filters.append(GRAFANA_CLIENT_FILTER.format(column=panel.client_column))
+        filters.append(client_filter.format(column=panel.client_column))
     if panel.time_column:
-        filters.append(GRAFANA_TIME_FILTER.format(column=panel.time_column))
+        filters.append(time_filter.format(column=panel.time_column))
     return panel.sql.format(filters=" AND ".join(filters) or "TRUE")
+
+
+def grafana_sql(panel: Panel) -> str:
+    return _filtered_sql(
+        panel, client_filter=GRAFANA_CLIENT_FILTER, time_filter=GRAFANA_TIME_FILTER
+    )
+
+
+def native_sql(panel: Panel) -> str:
+    """The panel's SQL with Grafana's two conditions as psycopg parameters: ``clients`` (a
+    list of slugs; every option of the client list stands for "all", as in Grafana),
+    ``time_from`` and ``time_to`` (inclusive, like ``$__timeFilter``)."""
+    return _filtered_sql(panel, client_filter=NATIVE_CLIENT_FILTER, time_filter=NATIVE_TIME_FILTER)
+
+
+def column_unit(column: str) -> str | None:
+    """The unit of a panel column, by its name (Grafana's unit ids): rates are fractions,
+    ``_pct`` columns percentages, ``_seconds`` columns (``p95_duration_seconds_7d``) durations."""
+    if column.endswith("_pct"):
+        return "percent"
+    if "rate" in column or column.startswith("wilson_"):
+        return "percentunit"
+    if "_seconds" in column:
+        return "s"
+    return None
 
 
 def metabase_sql(panel: Panel) -> str:
@@ -460,3 +489,4 @@ OPERATIONS = Dashboard(
 )
 
 DASHBOARDS: tuple[Dashboard, ...] = (BUSINESS, OPERATIONS)
+DASHBOARDS_BY_KEY: dict[str, Dashboard] = {dashboard.key: dashboard for dashboard in DASHBOARDS}

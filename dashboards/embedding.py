@@ -8,15 +8,21 @@ the URL breaks the signature; one who keeps a URL loses access when `exp` passes
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jwt
 from django.conf import settings
 
-from dashboards.catalog import DASHBOARDS
+from dashboards.catalog import DASHBOARDS_BY_KEY
 
+logger = logging.getLogger(__name__)
 # Metabase's embedding secret is 256 bits written as 64 hexadecimal characters; it signs with
 # the text itself (HS256), so CHM does the same.
 SECRET_KEY_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
@@ -78,6 +84,46 @@ def dashboard_iframe_url(*, site_url: str, token: str) -> str:
     return f"{site_url.rstrip('/')}/embed/dashboard/{token}#bordered=true&titled=true"
 
 
+def write_ids_file(path: Path, ids: dict[str, int]) -> None:
+    """Write the dashboard ids for CHM to read (``METABASE_DASHBOARD_IDS_FILE``), whole or not
+    at all: a reader never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        json.dump(ids, tmp, sort_keys=True)
+    os.replace(tmp.name, path)
+
+
+def read_ids_file(path: Path) -> dict[str, int]:
+    """The ids ``setup_metabase --ids-file`` wrote; none while it has not run yet."""
+    try:
+        ids = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        logger.warning("Cannot read the Metabase dashboard ids from %s: %s", path, exc)
+        return {}
+    wanted = {dashboard.key for dashboard in EMBEDDABLE_DASHBOARDS}
+    if not isinstance(ids, dict):
+        return {}
+    return {
+        key: value
+        for key, value in ids.items()
+        if key in wanted and isinstance(value, int) and not isinstance(value, bool)
+    }
+
+
+def dashboard_ids() -> dict[str, int]:
+    """The Metabase id of each dashboard: its setting when set, else the ids file's."""
+    from_settings = {
+        d.key: getattr(settings, d.setting)
+        for d in EMBEDDABLE_DASHBOARDS
+        if getattr(settings, d.setting)
+    }
+    if len(from_settings) == len(EMBEDDABLE_DASHBOARDS) or not settings.METABASE_DASHBOARD_IDS_FILE:
+        return from_settings
+    return read_ids_file(Path(settings.METABASE_DASHBOARD_IDS_FILE)) | from_settings
+
+
 def embedding_config() -> EmbeddingConfig | None:
     """The configuration from settings, or None while anything needed is missing."""
     if missing_embedding_settings():
@@ -86,36 +132,32 @@ def embedding_config() -> EmbeddingConfig | None:
         site_url=settings.METABASE_SITE_URL,
         secret_key=settings.METABASE_SECRET_KEY,
         ttl_seconds=settings.METABASE_EMBED_TTL_SECONDS,
-        dashboard_ids={d.key: getattr(settings, d.setting) for d in EMBEDDABLE_DASHBOARDS},
+        dashboard_ids=dashboard_ids(),
     )
 
 
 def missing_embedding_settings() -> list[str]:
-    names = ["METABASE_SITE_URL", "METABASE_SECRET_KEY"]
-    names += [d.setting for d in EMBEDDABLE_DASHBOARDS]
-    return [name for name in names if not getattr(settings, name)]
+    missing = [
+        name for name in ("METABASE_SITE_URL", "METABASE_SECRET_KEY") if not getattr(settings, name)
+    ]
+    ids = dashboard_ids()
+    return missing + [d.setting for d in EMBEDDABLE_DASHBOARDS if d.key not in ids]
 
 
-def embedded_dashboards(
-    config: EmbeddingConfig, *, client_slug: str | None, now: float | None = None
-) -> list[EmbeddedDashboard]:
-    """Fresh tokens for every configured dashboard; signed per page view, never cached."""
-    titles = {dashboard.key: dashboard.title for dashboard in DASHBOARDS}
-    embedded = []
-    for dashboard in EMBEDDABLE_DASHBOARDS:
-        dashboard_id = config.dashboard_ids[dashboard.key]
-        token = sign_dashboard_token(
-            dashboard_id=dashboard_id,
-            client_slug=client_slug,
-            secret_key=config.secret_key,
-            ttl_seconds=config.ttl_seconds,
-            now=now,
-        )
-        embedded.append(
-            EmbeddedDashboard(
-                title=titles[dashboard.key],
-                dashboard_id=dashboard_id,
-                iframe_url=dashboard_iframe_url(site_url=config.site_url, token=token),
-            )
-        )
-    return embedded
+def embedded_dashboard(
+    config: EmbeddingConfig, key: str, *, client_slug: str | None, now: float | None = None
+) -> EmbeddedDashboard:
+    """A fresh token for one dashboard; signed per page view, never cached."""
+    dashboard_id = config.dashboard_ids[key]
+    token = sign_dashboard_token(
+        dashboard_id=dashboard_id,
+        client_slug=client_slug,
+        secret_key=config.secret_key,
+        ttl_seconds=config.ttl_seconds,
+        now=now,
+    )
+    return EmbeddedDashboard(
+        title=DASHBOARDS_BY_KEY[key].title,
+        dashboard_id=dashboard_id,
+        iframe_url=dashboard_iframe_url(site_url=config.site_url, token=token),
+    )

@@ -15,6 +15,7 @@ from dashboards.catalog import (
     DASHBOARDS,
     Dashboard,
     Panel,
+    column_unit,
     grafana_sql,
     layout,
 )
@@ -25,18 +26,8 @@ OUTPUT_DIR = Path(settings.BASE_DIR) / "docker" / "grafana" / "dashboards"
 SCHEMA_VERSION = 39
 
 
-def _unit(column: str) -> str | None:
-    if column.endswith("_pct"):
-        return "percent"
-    if "rate" in column or column.startswith("wilson_"):
-        return "percentunit"
-    if column.endswith("_seconds"):
-        return "s"
-    return None
-
-
 def _field_config(panel: Panel) -> dict:
-    units = {column: _unit(column) for column in panel.columns}
+    units = {column: column_unit(column) for column in panel.columns}
     units = {column: unit for column, unit in units.items() if unit}
     defaults: dict = {}
     overrides = []

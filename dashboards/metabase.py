@@ -10,6 +10,7 @@ layouts.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +87,29 @@ class MetabaseAPI:
 
     def put(self, path: str, body: Any) -> Any:
         return self.request("PUT", path, body)
+
+    def wait_until_ready(
+        self,
+        *,
+        timeout: float,
+        interval: float = 5.0,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        """Poll ``/api/health`` until Metabase says ok: a fresh Metabase takes a minute or two
+        to migrate its own database, answering 503 (or nothing at all) meanwhile."""
+        clock, sleep = clock or time.monotonic, sleep or time.sleep
+        deadline = clock() + timeout
+        while True:
+            try:
+                if (self.get("/api/health") or {}).get("status") == "ok":
+                    return
+                last = "it is not ready"
+            except MetabaseError as exc:
+                last = str(exc)
+            if clock() >= deadline:
+                raise MetabaseError(f"Metabase was not ready after {timeout:.0f} s: {last}")
+            sleep(interval)
 
     def log_in(self, *, email: str, password: str, first_name: str = "CHM") -> bool:
         """Log in, or create the first admin on a fresh Metabase. Answers True when it did."""

@@ -5,5 +5,7 @@ from dashboards import views
 app_name = "dashboards"
 
 urlpatterns = [
-    path("", views.dashboards_page, name="index"),
+    path("", views.index, name="index"),
+    path("<slug:key>/", views.dashboard_page, name="dashboard"),
+    path("<slug:key>/<slug:panel>.csv", views.panel_csv, name="panel-csv"),
 ]

@@ -1,43 +1,143 @@
+"""The two catalog dashboards drawn by CHM, their panels' CSV, and the Metabase embeds.
+
+CHM renders "CHM Q1–Q5 Business Monitoring" and "CHM Q6–Q10 Operations & Governance" from
+dashboards/catalog.py, the panels Grafana and Metabase are built from, with Grafana's client
+and time-range filters. Once Metabase is configured, its signed embed shows beside those
+panels or instead of them (METABASE_EMBED_MODE).
+"""
+
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.db import DatabaseError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from dashboards.catalog import DASHBOARDS
-from dashboards.embedding import embedded_dashboards, embedding_config, missing_embedding_settings
-from dashboards.forms import DashboardClientForm
+from dashboards.catalog import DASHBOARDS, DASHBOARDS_BY_KEY, Dashboard
+from dashboards.embedding import (
+    embedded_dashboard,
+    embedding_config,
+    missing_embedding_settings,
+)
+from dashboards.forms import QUICK_RANGES, DashboardFilterForm
+from dashboards.rendering import panel_view
+from dashboards.selectors import client_options, panel_data, panel_rows, reporting_alias
 from runs.authentication import staff_page
+from runs.csv_export import CsvTable, csv_response
+
+logger = logging.getLogger(__name__)
+
+# Rows a table panel shows; its CSV holds every row.
+TABLE_ROWS = 500
 
 
-def _grafana_links(client_slug: str | None) -> list[dict[str, str]]:
+def _dashboard(key: str) -> Dashboard:
+    dashboard = DASHBOARDS_BY_KEY.get(key)
+    if dashboard is None:
+        raise Http404(f"No dashboard {key!r}.")
+    return dashboard
+
+
+def _grafana_url(dashboard: Dashboard, form: DashboardFilterForm) -> str:
+    """The same dashboard in Grafana with the same filters (relative times stay relative)."""
     if not settings.GRAFANA_URL:
-        return []
-    query = f"?{urlencode({'var-client': client_slug})}" if client_slug else ""
-    return [
-        {"title": d.title, "url": f"{settings.GRAFANA_URL}/d/{d.uid}{query}"} for d in DASHBOARDS
-    ]
+        return ""
+    query = [("var-client", slug) for slug in form.cleaned_data["client"]]
+    for name in ("from", "to"):
+        raw = form.data.get(name, "").strip()
+        moment = form.cleaned_data[name]
+        query.append((name, raw if raw.startswith("now") else str(int(moment.timestamp() * 1000))))
+    return f"{settings.GRAFANA_URL}/d/{dashboard.uid}?{urlencode(query)}"
 
 
-# never_cache: the page carries short-lived signed tokens that must not be served from a cache.
+def _filter_form(request: HttpRequest) -> tuple[DashboardFilterForm, str]:
+    """The filters, and why they cannot be read when the client list (a query as the
+    reporting role, like every panel) fails."""
+    try:
+        options = client_options(alias=reporting_alias())
+    except DatabaseError as exc:
+        logger.exception("The dashboards' client list failed")
+        return DashboardFilterForm(request.GET, client_options=[]), f"{exc}"
+    return DashboardFilterForm(request.GET, client_options=options), ""
+
+
+@staff_page
+def index(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "dashboards/index.html",
+        {
+            "dashboards": DASHBOARDS,
+            "missing_settings": missing_embedding_settings(),
+            "embed_mode": settings.METABASE_EMBED_MODE,
+            "grafana_url": settings.GRAFANA_URL,
+        },
+    )
+
+
+# never_cache: the page can carry a short-lived signed token that must not be served from a cache.
 @never_cache
 @staff_page
-def dashboards_page(request: HttpRequest) -> HttpResponse:
-    form = DashboardClientForm(request.GET or None)
-    if form.is_bound and not form.is_valid():
-        return render(request, "dashboards/index.html", {"form": form}, status=400)
-    client = form.cleaned_data.get("client") if form.is_bound else None
-    client_slug = client.slug if client else None
+def dashboard_page(request: HttpRequest, key: str) -> HttpResponse:
+    dashboard = _dashboard(key)
+    form, unavailable = _filter_form(request)
+    context = {"dashboard": dashboard, "form": form, "quick_ranges": QUICK_RANGES}
+    if unavailable:
+        context["errors"] = [f"The dashboards cannot read the reporting views: {unavailable}"]
+        return render(request, "dashboards/dashboard.html", context, status=503)
+    if not form.is_valid():
+        context["errors"] = form.error_messages()
+        return render(request, "dashboards/dashboard.html", context, status=400)
+
+    selected = form.cleaned_data["client"]
     config = embedding_config()
-    context = {
-        "form": form,
-        "client": client,
-        "embeds": embedded_dashboards(config, client_slug=client_slug) if config else [],
-        "missing_settings": missing_embedding_settings(),
-        "token_minutes": settings.METABASE_EMBED_TTL_SECONDS // 60,
-        "grafana_links": _grafana_links(client_slug),
-    }
-    return render(request, "dashboards/index.html", context)
+    embed = None
+    if config and len(selected) <= 1:
+        embed = embedded_dashboard(config, key, client_slug=selected[0] if selected else None)
+    draw_panels = not (config and settings.METABASE_EMBED_MODE == "instead")
+    alias = reporting_alias()
+    filters = form.filters()
+    panels = [
+        panel_view(panel, panel_data(panel, filters, alias=alias, limit=TABLE_ROWS))
+        for panel in dashboard.panels
+        if draw_panels
+    ]
+    return render(
+        request,
+        "dashboards/dashboard.html",
+        context
+        | {
+            "panels": panels,
+            "query": request.GET.urlencode(),
+            "filters": filters,
+            "selected": selected,
+            "metabase_configured": config is not None,
+            "embed": embed,
+            "embed_mode": settings.METABASE_EMBED_MODE,
+            "token_minutes": settings.METABASE_EMBED_TTL_SECONDS // 60,
+            "grafana_url": _grafana_url(dashboard, form),
+        },
+    )
+
+
+@staff_page
+def panel_csv(request: HttpRequest, key: str, panel: str) -> HttpResponse:
+    """Every row of one panel with the page's filters, streamed as CSV."""
+    dashboard = _dashboard(key)
+    chosen = next((p for p in dashboard.panels if p.key == panel), None)
+    if chosen is None:
+        raise Http404(f"No panel {panel!r} on {dashboard.title}.")
+    form, unavailable = _filter_form(request)
+    if unavailable:
+        return render(request, "runs/bad_request.html", {"errors": [unavailable]}, status=503)
+    if not form.is_valid():
+        errors = form.error_messages()
+        return render(request, "runs/bad_request.html", {"errors": errors}, status=400)
+    table = CsvTable(chosen.columns, panel_rows(chosen, form.filters(), alias=reporting_alias()))
+    stamp = timezone.now().strftime("%Y%m%dT%H%MZ")
+    return csv_response(table, filename=f"chm-{chosen.key}-{stamp}.csv")

@@ -66,25 +66,29 @@ def bar_chart(
     max_value: float | None = None,
     format_value=lambda value: f"{value:g}",
     label_every: int = 1,
+    width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> BarChart:
-    """Scale ``points`` into an SVG bar chart; ``max_value`` fixes the scale (1.0 for rates)."""
+    """Scale ``points`` into an SVG bar chart; ``max_value`` fixes the scale (1.0 for rates).
+    ``width`` and ``height`` are the drawing's units: about the pixels it is shown at, so
+    that its text keeps its size in a narrower or shorter chart."""
     totals = [sum(value for value, _ in point.parts) for point in points]
     top_value = max_value if max_value is not None else max(totals, default=0)
     scale_top = top_value if top_value > 0 else 1
-    plot_height = HEIGHT - BOTTOM - TOP
-    slot = (WIDTH - LEFT) / max(len(points), 1)
+    plot_height = height - BOTTOM - TOP
+    slot = (width - LEFT) / max(len(points), 1)
     bar = max(slot * 0.8, 1)
     columns = []
     for index, point in enumerate(points):
         x = LEFT + index * slot + (slot - bar) / 2
-        y = HEIGHT - BOTTOM
+        y = height - BOTTOM
         rects = []
         for value, css in point.parts:
-            height = plot_height * max(value, 0) / scale_top
-            if height <= 0:
+            part_height = plot_height * max(value, 0) / scale_top
+            if part_height <= 0:
                 continue
-            y -= height
-            rects.append(Rect(round(x, 2), round(y, 2), round(bar, 2), round(height, 2), css))
+            y -= part_height
+            rects.append(Rect(round(x, 2), round(y, 2), round(bar, 2), round(part_height, 2), css))
         label = point.axis_label if index % label_every == 0 else ""
         columns.append(Column(point.title, rects, label, round(x + bar / 2, 2)))
     return BarChart(
@@ -93,4 +97,7 @@ def bar_chart(
         summary=summary,
         max_label=format_value(top_value),
         columns=columns,
+        width=width,
+        height=height,
+        baseline=height - BOTTOM,
     )

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django import forms
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 
 from inventory.models import Client, Pipeline
-from runs import charts, selectors
+from runs import charts, exports, selectors
 from runs.authentication import staff_page
+from runs.csv_export import csv_response
 from runs.filters import RunExplorerFilter
 from runs.templatetags.chm_format import percent as _percent
 from runs.templatetags.chm_format import seconds as _seconds
@@ -292,3 +294,18 @@ def governance(request: HttpRequest) -> HttpResponse:
             "gaps_total": gaps_total,
         },
     )
+
+
+@staff_page
+def table_csv(request: HttpRequest, table: str) -> HttpResponse:
+    """Every row of one of the pages' tables (runs.exports), streamed as CSV."""
+    export = exports.TABLES.get(table)
+    if export is None:
+        raise Http404(f"No table {table!r} to download.")
+    try:
+        result = export(request.GET)
+    except exports.BadParameter as exc:
+        return render(request, "runs/bad_request.html", {"errors": [str(exc)]}, status=400)
+    stamp = timezone.now().strftime("%Y%m%dT%H%MZ")
+    scope = f"-{result.scope}" if result.scope else ""
+    return csv_response(result.table, filename=f"chm-{table}{scope}-{stamp}.csv")

@@ -15,4 +15,5 @@ urlpatterns = [
     path("changes/", pages.changes, name="changes"),
     path("freshness/", pages.freshness, name="freshness"),
     path("governance/", pages.governance, name="governance"),
+    path("csv/<slug:table>.csv", pages.table_csv, name="table-csv"),
 ]

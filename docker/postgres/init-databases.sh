@@ -2,8 +2,9 @@
 # Runs once, on the first start of the postgres container (empty data volume), as the
 # superuser. Creates:
 #   - the CHM database and its owner (CHM's migrations run as that owner);
-#   - the read-only dashboard role Grafana and Metabase log in with; CHM's reporting
-#     migration grants it SELECT on the `reporting` views and nothing else;
+#   - the read-only dashboard role Grafana and Metabase log in with, and that CHM's own
+#     dashboards act as; CHM's reporting migration grants it SELECT on the `reporting` views
+#     and nothing else;
 #   - metabase_app, where Metabase keeps its own state.
 # Passwords arrive through the environment (docker/.env), never from this file. psql's
 # :'var' quoting makes each value a literal, whatever characters it holds.
@@ -23,6 +24,9 @@ CREATE ROLE :"reporting_role" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERI
 REVOKE ALL ON DATABASE :"chm_db" FROM PUBLIC;
 GRANT CONNECT ON DATABASE :"chm_db" TO :"chm_user", :"reporting_role";
 ALTER ROLE :"reporting_role" SET default_transaction_read_only = on;
+-- CHM draws the dashboards itself with the same SQL, acting as this role (SET ROLE) so that
+-- its panels read the reporting views and nothing else.
+GRANT :"reporting_role" TO :"chm_user";
 
 CREATE ROLE :"mb_user" LOGIN PASSWORD :'mb_password';
 CREATE DATABASE :"mb_db" OWNER :"mb_user";

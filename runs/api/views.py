@@ -25,6 +25,7 @@ from inventory.models import Client
 from runs import limits
 from runs.api import filters, selectors, serializers
 from runs.api.bodies import BodyError, read_json_body
+from runs.api.renderers import READ_RENDERERS
 from runs.authentication import (
     ClientKeyAuthentication,
     HasClientKey,
@@ -56,6 +57,7 @@ class NewestRunsFirstPagination(CursorPagination):
 
 class ScopedListViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsStaffOrClientKey]
+    renderer_classes = READ_RENDERERS
     pagination_class = ByIdPagination
 
 

@@ -10,18 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from runs.models import RunStatus
+from tests.browser.conftest import SCREENSHOTS, create_viewer, ingest_demo_data, log_in
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM = Path(os.environ.get("CHM_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = Path(os.environ.get("CHM_SCREENSHOT_DIR", "test-artifacts"))
 DEMO_DATA = os.environ.get("CHM_BROWSER_DEMO_DATA") == "1"
 # What each data set must show: the failing pipeline (with its error), a rule covering it,
 # and a flaky pipeline. The demo set's answers are its planted scenarios
@@ -40,14 +38,6 @@ EXPECTED = {
         "flaky": "Salesforce sync",
     },
 }
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PASSWORD = "browser-check-password-1"
 
 
 def seed_demo() -> dict:
@@ -119,35 +109,15 @@ def seed_demo() -> dict:
 
 
 @pytest.fixture
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (or set CHM_CHROMIUM)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
 def seeded(django_user_model, tmp_path):
-    from django.contrib.auth.models import Group
-
     from alerts.evaluation import evaluate_alerts
-    from chm_project.roles import VIEWERS
 
-    user = django_user_model.objects.create_user("oncall", password=PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name=VIEWERS))
+    create_viewer(django_user_model)
     if not DEMO_DATA:
         seed_demo()
         expected = EXPECTED["factories"]
     else:
-        from synthetic.cli import main as synthetic_main
-
-        state_file = str(tmp_path / "state.json")
-        assert synthetic_main(["--ingest", "--quiet", "--state-file", state_file]) == 0
+        ingest_demo_data(tmp_path)
         expected = EXPECTED["demo"]
     # A running CHM evaluates its rules right after ingestion: the pages show what fires.
     evaluate_alerts()
@@ -167,12 +137,7 @@ def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded
             else None
         ),
     )
-    page.goto(f"{live_server.url}/")
-    # Anonymous: sent to the admin login, then back to the overview.
-    page.fill("#id_username", "oncall")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    log_in(page, live_server, "/")
 
     assert page.locator("h1").inner_text() == "What is failing now"
     failing = page.locator("#failing-now").inner_text()

@@ -1,6 +1,8 @@
 """Every dashboard panel's SQL, expanded exactly as Grafana (one client, several, All; a time
 range) and Metabase expand it, runs as the read-only reporting role against a small history
-with known answers, and returns the panel's columns and the views' numbers."""
+with known answers, and returns the panel's columns and the views' numbers. CHM's own
+rendering of the dashboards runs the same SQL, the filters as parameters, and gets the same
+rows."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from dashboards.catalog import CLIENT_VARIABLE_SQL, DASHBOARDS, grafana_sql, metabase_sql
+from dashboards.selectors import DashboardFilters, panel_data
 from inventory.models import Platform
 from runs.models import RunStatus
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
@@ -284,3 +287,17 @@ def test_the_metabase_question_gives_the_grafana_numbers(history, key):
         assert columns == list(panel.columns)
         if panel.time_column is None:
             assert rows == grafana_rows(key, clients, history)[1]
+
+
+@pytest.mark.parametrize("selection", sorted(SELECTIONS))
+@pytest.mark.parametrize("key", sorted(PANELS))
+def test_chms_own_rendering_gives_the_grafana_numbers(history, key, selection):
+    clients = SELECTIONS[selection] or all_clients()
+    filters = DashboardFilters(
+        clients=tuple(clients), time_from=history.day(10), time_to=timezone.now()
+    )
+    data = panel_data(PANELS[key], filters, alias="default", limit=1000)
+    assert data.error == ""
+    expected_columns, expected_rows = grafana_rows(key, clients, history)
+    assert list(data.columns) == expected_columns
+    assert data.rows == expected_rows

@@ -1,13 +1,16 @@
 """docker/docker-compose.yml: valid for the compose client, pinned, health-checked, and with
-every secret coming from docker/.env (never committed)."""
+every secret coming from docker/.env (never committed), which docker/write_env.py writes with
+fresh secrets."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -19,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker" / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "docker" / ".env.example"
 SECRET_NAMES = re.compile(r"PASSWORD|SECRET")
+# Jobs that run to completion on `up`: no health check, restarted only after a failure.
+ONE_SHOT = {"metabase-setup"}
 
 
 def _compose() -> dict:
@@ -26,8 +31,19 @@ def _compose() -> dict:
 
 
 def _example_env() -> dict[str, str]:
+    return _parse_env(ENV_EXAMPLE.read_text())
+
+
+def _write_env_module():
+    spec = importlib.util.spec_from_file_location("write_env", ROOT / "docker" / "write_env.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _parse_env(text: str) -> dict[str, str]:
     pairs = {}
-    for line in ENV_EXAMPLE.read_text().splitlines():
+    for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             name, _, value = line.partition("=")
             pairs[name.strip()] = value.strip()
@@ -35,17 +51,8 @@ def _example_env() -> dict[str, str]:
 
 
 def _filled_env() -> dict[str, str]:
-    """The example with every empty value generated, as an operator would fill it."""
-    filled = {}
-    for name, value in _example_env().items():
-        if not value:
-            value = (
-                secrets.token_hex(32)
-                if name == "MB_EMBEDDING_SECRET_KEY"
-                else secrets.token_urlsafe(24)
-            )
-        filled[name] = value
-    return filled
+    """The example as docker/write_env.py fills it."""
+    return _parse_env(_write_env_module().filled(ENV_EXAMPLE.read_text()))
 
 
 def _compose_command() -> list[str]:
@@ -62,10 +69,10 @@ def _compose_command() -> list[str]:
     pytest.skip("no docker compose client here (neither `docker compose` nor `docker-compose`)")
 
 
-def _config(env: dict[str, str]) -> subprocess.CompletedProcess:
+def _config(env: dict[str, str], *options: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in _example_env()}
     return subprocess.run(  # noqa: S603
-        [*_compose_command(), "-f", str(COMPOSE_FILE), "config", "-q"],
+        [*_compose_command(), "-f", str(COMPOSE_FILE), *options, "config", "-q"],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,
@@ -77,6 +84,37 @@ def _config(env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_the_compose_client_accepts_the_file_once_the_env_is_filled():
     result = _config(_filled_env())
     assert result.returncode == 0, result.stderr
+
+
+def test_write_env_fills_every_secret_afresh_and_the_compose_client_accepts_it(tmp_path):
+    env_file = tmp_path / ".env"
+    script = str(ROOT / "docker" / "write_env.py")
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, script, "--output", str(env_file)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    written = _parse_env(env_file.read_text())
+    example = _example_env()
+    assert set(written) == set(example)
+    for name, value in example.items():
+        if value or not SECRET_NAMES.search(name):
+            assert written[name] == value, name
+        elif name == "MB_EMBEDDING_SECRET_KEY":
+            assert re.fullmatch(r"[0-9a-f]{64}", written[name])
+        else:
+            assert re.fullmatch(r"[\w-]{40,}", written[name]) and re.search(r"\d", written[name])
+    again = _parse_env(_write_env_module().filled(ENV_EXAMPLE.read_text()))
+    assert all(again[n] != v for n, v in written.items() if SECRET_NAMES.search(n) and v)
+
+    assert _config({}, "--env-file", str(env_file)).returncode == 0
+    # A second run keeps the file: its passwords are the ones the database volume knows.
+    before = env_file.read_text()
+    refused = subprocess.run(  # noqa: S603
+        [sys.executable, script, "--output", str(env_file)], capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and "exists" in refused.stderr
+    assert env_file.read_text() == before
 
 
 def test_the_compose_client_refuses_to_start_without_the_secrets():
@@ -99,9 +137,20 @@ def test_every_variable_the_file_reads_is_in_the_example_and_no_secret_is_filled
 def test_images_are_pinned_services_health_checked_and_data_in_named_volumes():
     compose = _compose()
     services = compose["services"]
-    assert set(services) == {"postgres", "chm", "chm-alerts", "chm-rollups", "grafana", "metabase"}
+    assert set(services) == {
+        "postgres",
+        "chm",
+        "chm-alerts",
+        "chm-rollups",
+        "grafana",
+        "metabase",
+        "metabase-setup",
+    }
     built_here = {service["image"] for service in services.values() if "build" in service}
     for name, service in services.items():
+        if name in ONE_SHOT:
+            assert service["restart"] == "on-failure" and "healthcheck" not in service, name
+            continue
         assert "healthcheck" in service, name
         assert service["restart"] == "unless-stopped", name
         if service["image"] not in built_here:
@@ -109,7 +158,12 @@ def test_images_are_pinned_services_health_checked_and_data_in_named_volumes():
             assert repository and tag and tag != "latest" and re.search(r"\d", tag), name
     assert services["postgres"]["image"].startswith("postgres:15")
     assert "127.0.0.1:55432:5432" in services["postgres"]["ports"]
-    assert set(compose["volumes"]) == {"postgres-data", "grafana-data", "metabase-plugins"}
+    assert set(compose["volumes"]) == {
+        "postgres-data",
+        "grafana-data",
+        "metabase-plugins",
+        "metabase-ids",
+    }
     assert "/healthz" in " ".join(services["chm"]["healthcheck"]["test"])
     metabase = services["metabase"]["environment"]
     assert metabase["MB_DB_DBNAME"] == "metabase_app"
@@ -147,7 +201,28 @@ def test_the_periodic_commands_run_from_the_chm_image_once_chm_is_healthy(
 def test_the_settings_are_written_once_for_the_web_server_and_the_periodic_commands():
     text = COMPOSE_FILE.read_text()
     assert text.count("DATABASE_URL:") == 1
-    assert text.count("*chm-environment") == 3
+    assert text.count("*chm-environment") == 4
+
+
+def test_metabase_setup_runs_once_metabase_and_chm_are_up_and_shares_the_ids_with_chm():
+    services = _compose()["services"]
+    setup, chm = services["metabase-setup"], services["chm"]
+    assert setup["image"] == chm["image"] and "ports" not in setup
+    assert setup["depends_on"] == {
+        "chm": {"condition": "service_healthy"},
+        "metabase": {"condition": "service_healthy"},
+    }
+    command = setup["command"]
+    assert command[:3] == ["python", "manage.py", "setup_metabase"]
+    options = dict(zip(command[3::2], command[4::2], strict=True))
+    assert options["--url"] == "http://metabase:3000"
+    assert float(options["--wait"]) >= 300
+    ids_file = options["--ids-file"]
+    assert chm["environment"]["METABASE_DASHBOARD_IDS_FILE"] == ids_file
+    mount = str(Path(ids_file).parent)
+    assert f"metabase-ids:{mount}" in setup["volumes"]
+    assert f"metabase-ids:{mount}:ro" in chm["volumes"]
+    assert setup["environment"]["CHM_MIGRATE_ON_START"] == "0"
 
 
 def _entrypoint(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:

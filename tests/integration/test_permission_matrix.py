@@ -60,6 +60,9 @@ PAGES = {
     "runs:freshness": lambda w: [],
     "runs:governance": lambda w: [],
     "dashboards:index": lambda w: [],
+    "dashboards:dashboard": lambda w: ["business"],
+    "dashboards:panel-csv": lambda w: ["operations", "q06-triage"],
+    "runs:table-csv": lambda w: ["failing-now"],
 }
 PAGE_ANSWER = {
     "anonymous": 302,

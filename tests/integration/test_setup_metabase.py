@@ -4,12 +4,14 @@ Metabase's documented API and records every request."""
 from __future__ import annotations
 
 import io
+import json
 import socket
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from dashboards.catalog import DASHBOARDS, metabase_sql
+from dashboards.metabase import MetabaseAPI, MetabaseError
 from tests.support.fake_metabase import FakeMetabase
 
 pytestmark = pytest.mark.django_db
@@ -205,3 +207,30 @@ def test_the_passwords_are_required(metabase, monkeypatch):
             "setup_metabase", "--url", metabase.url, *ADMIN, "--db-user", "r", stdout=io.StringIO()
         )
     assert metabase.requests == []
+
+
+def test_it_waits_for_metabase_to_be_ready_then_writes_the_ids_file(
+    metabase, tmp_path, monkeypatch
+):
+    metabase.state.health_checks_before_ready = 2
+    pauses = []
+    monkeypatch.setattr("dashboards.metabase.time.sleep", pauses.append)
+    ids_file = tmp_path / "shared" / "dashboards.json"
+    _run(metabase, "--wait", "60", "--ids-file", str(ids_file))
+    health = [r for r in metabase.requests if r.path == "/api/health"]
+    assert len(health) == 3 and pauses == [5.0, 5.0]
+    assert metabase.requests.index(health[-1]) < metabase.requests.index(
+        next(r for r in metabase.requests if r.path == "/api/session/properties")
+    )
+    ids = list(metabase.state.dashboards)
+    assert json.loads(ids_file.read_text()) == {"business": ids[0], "operations": ids[1]}
+
+
+def test_waiting_gives_up_after_its_timeout_naming_what_metabase_said(metabase):
+    metabase.state.health_checks_before_ready = 1_000
+    clock = iter(range(0, 1_000, 30))
+    api = MetabaseAPI(metabase.url)
+    with pytest.raises(MetabaseError, match="not ready after 120 s"):
+        api.wait_until_ready(timeout=120, clock=lambda: next(clock), sleep=lambda _: None)
+    # Four polls, 30 s apart: after the fourth, the 120 s have passed.
+    assert len([r for r in metabase.requests if r.path == "/api/health"]) == 4

@@ -35,6 +35,8 @@ class MetabaseState:
     static_embedding: bool = False
     # Metabase 0.57+ answers a card's native SQL as MBQL 5 stages.
     mbql5_cards: bool = False
+    # /api/health answers 503 this many times before "ok", as while Metabase starts.
+    health_checks_before_ready: int = 0
     next_id: int = 1
     databases: dict[int, dict] = field(default_factory=dict)
     collections: dict[int, dict] = field(default_factory=dict)
@@ -123,6 +125,11 @@ class FakeMetabase:
     def _route(self, r: RecordedRequest) -> tuple[int, Any]:
         s = self.state
         path = r.path.rstrip("/")
+        if (r.method, path) == ("GET", "/api/health"):
+            if s.health_checks_before_ready > 0:
+                s.health_checks_before_ready -= 1
+                return 503, {"status": "initializing", "progress": 0.5}
+            return 200, {"status": "ok"}
         if (r.method, path) == ("GET", "/api/session/properties"):
             answer = {"has-user-setup": s.admin_email is not None, "version": {"tag": "v0.56.4"}}
             if s.admin_email is None:

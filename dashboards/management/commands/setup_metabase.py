@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from dashboards.embedding import EMBEDDABLE_DASHBOARDS
+from dashboards.embedding import EMBEDDABLE_DASHBOARDS, write_ids_file
 from dashboards.metabase import MetabaseAPI, MetabaseError, ReportingDatabase, provision_metabase
 
 
@@ -13,7 +14,8 @@ class Command(BaseCommand):
     help = (
         "Create (or bring up to date) CHM's Metabase questions on the reporting views and the "
         "two dashboards, published for signed embedding with the client parameter locked. "
-        "Idempotent: a rerun changes nothing. Prints the dashboard ids for CHM's settings."
+        "Idempotent: a rerun changes nothing. Prints the dashboard ids for CHM's settings, and "
+        "with --ids-file writes them where CHM reads them (METABASE_DASHBOARD_IDS_FILE)."
     )
 
     def add_arguments(self, parser):
@@ -24,6 +26,18 @@ class Command(BaseCommand):
             "--password",
             default=os.environ.get("METABASE_ADMIN_PASSWORD", ""),
             help="Admin password; defaults to $METABASE_ADMIN_PASSWORD (keeps it out of ps).",
+        )
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="Wait up to this long for Metabase to answer ready first (default: no wait).",
+        )
+        parser.add_argument(
+            "--ids-file",
+            type=Path,
+            help="Also write the dashboard ids to this JSON file, for METABASE_DASHBOARD_IDS_FILE.",
         )
         parser.add_argument(
             "--db-host",
@@ -55,9 +69,12 @@ class Command(BaseCommand):
             user=options["db_user"],
             password=options["db_password"],
         )
+        api = MetabaseAPI(options["url"])
         try:
+            if options["wait"] > 0:
+                api.wait_until_ready(timeout=options["wait"])
             result = provision_metabase(
-                api=MetabaseAPI(options["url"]),
+                api=api,
                 email=options["email"],
                 password=options["password"],
                 database=database,
@@ -67,6 +84,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if not result.changes:
             self.stdout.write("Metabase already up to date: nothing changed.")
+        if options["ids_file"]:
+            write_ids_file(options["ids_file"], result.dashboard_ids)
+            self.stdout.write(f"Wrote the dashboard ids to {options['ids_file']}.")
         self.stdout.write("Set these for CHM's dashboards page:")
         for dashboard in EMBEDDABLE_DASHBOARDS:
             self.stdout.write(f"{dashboard.setting}={result.dashboard_ids[dashboard.key]}")
