@@ -142,8 +142,9 @@ def seeded(django_user_model, tmp_path):
     else:
         from synthetic.cli import main as synthetic_main
 
-        state_file = str(tmp_path / "state.json")
-        assert synthetic_main(["--ingest", "--quiet", "--state-file", state_file]) == 0
+        state_files = ["--state-file", str(tmp_path / "state.json")]
+        state_files += ["--ingest-state-file", str(tmp_path / "ingest-state.json")]
+        assert synthetic_main(["--ingest", "--quiet", *state_files]) == 0
         expected = EXPECTED["demo"]
     # A running CHM evaluates its rules right after ingestion: the pages show what fires.
     evaluate_alerts()
