@@ -20,7 +20,7 @@ RUN_ENV := DEBUG=$${DEBUG:-1} CHM_BASE_URL=$${CHM_BASE_URL:-http://$(HOST):$(POR
 run: $(STAMP)
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	@# The demo data set, once: skipped when this database already holds it (docs/synthetic-data.md).
-	$(RUN_ENV) $(VENV)/bin/chm-synthetic-orchestrator --ingest --state-file var/synthetic-v1-state.json
+	$(RUN_ENV) $(VENV)/bin/chm-synthetic-orchestrator --ingest
 	$(RUN_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
 	@# Last before serving, so the login is the first thing to read above the server's log.
 	$(RUN_ENV) $(PY) manage.py ensure_admin

@@ -22,6 +22,8 @@ from synthetic import generator, orchestrator
 from synthetic.state import SessionState, StateMismatch
 
 DEFAULT_STATE = orchestrator.DEFAULT_OUT / "context" / "session_state.json"
+# Ingestion records name one developer's database: under var/, never committed.
+DEFAULT_INGEST_STATE = Path("var/synthetic-v1-state.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-file",
         type=Path,
         default=DEFAULT_STATE,
-        help=f"Progress and checksums (default: {DEFAULT_STATE}).",
+        help=f"Generation state: parameters and file checksums (default: {DEFAULT_STATE}).",
+    )
+    parser.add_argument(
+        "--ingest-state-file",
+        type=Path,
+        default=DEFAULT_INGEST_STATE,
+        help="Ingestion and validation state, per target database or URL "
+        f"(default: {DEFAULT_INGEST_STATE}).",
     )
     parser.add_argument(
         "--out",
@@ -127,14 +136,17 @@ def _run_demo_set(args: argparse.Namespace) -> int:
     if args.check:
         return _check(args.out, data)
 
+    ingests = bool(args.ingest or args.ingest_url or args.validate)
     state = SessionState.open(
-        args.state_file, parameters=orchestrator.parameters(seed=seed, days=days, clients=clients)
+        args.state_file,
+        parameters=orchestrator.parameters(seed=seed, days=days, clients=clients),
+        ingest_path=args.ingest_state_file if ingests else None,
     )
     report = orchestrator.generate(
         out=args.out, state=state, data=data, stop_after=args.stop_after, progress=progress
     )
     print(f"Generated: {len(report.written)} files written, {report.skipped} already in place.")
-    if not (args.ingest or args.ingest_url or args.validate):
+    if not ingests:
         return 0
 
     setup_django()

@@ -1,7 +1,13 @@
-"""The session state file: what is generated, ingested and validated, with checksums.
+"""The state files of the demo data set: what is generated, and what is ingested and validated.
 
-It is rewritten (to a temporary file, then renamed) after every step and every batch, so an
-interrupted run finds an intact state and resumes after the last step it records.
+Two files, so that a checkout stays clean: the generation state (``--state-file``, committed
+with the set: the parameters and a checksum per generated file) is the same on every machine,
+while the ingestion state (``--ingest-state-file``, under ``var/``, never committed: the batches
+ingested per target and the validation report's checksums) belongs to one developer's
+databases. Each file names the parameters of its set and is refused for another one.
+
+Both are rewritten (to a temporary file, then renamed) after every step and every batch, so an
+interrupted run finds them intact and resumes after the last step they record.
 """
 
 from __future__ import annotations
@@ -13,38 +19,54 @@ from pathlib import Path
 from typing import Any
 
 STATE_FORMAT = 1
+# What each file holds besides "format" and "parameters". An older ingestion state that was
+# a whole state file (generation included) still reads: its generation part is ignored.
+GENERATION_PARTS = ("generated",)
+INGESTION_PARTS = ("ingested", "validated")
 
 
 class StateMismatch(Exception):
-    """The state file describes another data set (another seed or size)."""
+    """A state file describes another data set (another seed or size)."""
 
 
 @dataclass
 class SessionState:
     path: Path
+    # None when the run neither ingests nor validates: the ingestion state is not read then.
+    ingest_path: Path | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, path: Path, *, parameters: dict[str, Any]) -> SessionState:
+    def open(
+        cls, path: Path, *, parameters: dict[str, Any], ingest_path: Path | None = None
+    ) -> SessionState:
         """Open (or start) the state for a data set built with ``parameters``."""
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("parameters") != parameters:
+        if ingest_path is not None and ingest_path.resolve() == path.resolve():
+            raise ValueError(
+                f"--state-file and --ingest-state-file are both {path}: the generation state "
+                "is committed, the ingestion state is not; give them two files."
+            )
+        data: dict[str, Any] = {
+            "format": STATE_FORMAT,
+            "parameters": parameters,
+            "generated": {"files": {}, "complete": False},
+            "validated": {"files": {}, "complete": False},
+            "ingested": {},
+        }
+        files = [(path, "--state-file", GENERATION_PARTS)]
+        if ingest_path is not None:
+            files.append((ingest_path, "--ingest-state-file", INGESTION_PARTS))
+        for file, option, parts in files:
+            if not file.exists():
+                continue
+            recorded = json.loads(file.read_text(encoding="utf-8"))
+            if recorded.get("parameters") != parameters:
                 raise StateMismatch(
-                    f"{path} records a data set built with {data.get('parameters')}, not "
-                    f"{parameters}: pass the same options, or another --state-file."
+                    f"{file} records a data set built with {recorded.get('parameters')}, not "
+                    f"{parameters}: pass the same options, or another {option}."
                 )
-            return cls(path=path, data=data)
-        return cls(
-            path=path,
-            data={
-                "format": STATE_FORMAT,
-                "parameters": parameters,
-                "generated": {"files": {}, "complete": False},
-                "validated": {"files": {}, "complete": False},
-                "ingested": {},
-            },
-        )
+            data.update({part: recorded[part] for part in parts if part in recorded})
+        return cls(path=path, ingest_path=ingest_path, data=data)
 
     @staticmethod
     def peek_parameters(path: Path) -> dict[str, Any] | None:
@@ -60,11 +82,11 @@ class SessionState:
     def record_generated(self, name: str, checksum: str) -> None:
         self.data["generated"]["files"][name] = checksum
         self.data["generated"]["complete"] = False
-        self.save()
+        self._save_generation()
 
     def finish_generation(self, files: dict[str, str]) -> None:
         self.data["generated"] = {"files": dict(sorted(files.items())), "complete": True}
-        self.save()
+        self._save_generation()
 
     @property
     def generation_complete(self) -> bool:
@@ -79,7 +101,7 @@ class SessionState:
         entry = self.data["ingested"].setdefault(
             target, {"shift_days": shift_days, "batches": {}, "complete": False}
         )
-        self.save()
+        self._save_ingestion()
         return entry
 
     def record_batch(
@@ -87,20 +109,30 @@ class SessionState:
     ) -> None:
         entry = self.data["ingested"][target]
         entry["batches"][name] = {"sha256": checksum, "summary": summary}
-        self.save()
+        self._save_ingestion()
 
     def finish_ingestion(self, target: str) -> None:
         self.data["ingested"][target]["complete"] = True
-        self.save()
+        self._save_ingestion()
 
     # --- validation ---
 
     def record_validation(self, files: dict[str, str]) -> None:
         self.data["validated"] = {"files": dict(sorted(files.items())), "complete": True}
-        self.save()
+        self._save_ingestion()
 
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n", "utf-8")
-        os.replace(temporary, self.path)
+    def _save_generation(self) -> None:
+        self._save(self.path, GENERATION_PARTS)
+
+    def _save_ingestion(self) -> None:
+        if self.ingest_path is None:
+            raise RuntimeError("this state was opened without an ingestion state file")
+        self._save(self.ingest_path, INGESTION_PARTS)
+
+    def _save(self, path: Path, parts: tuple[str, ...]) -> None:
+        content = {"format": STATE_FORMAT, "parameters": self.data["parameters"]}
+        content.update({part: self.data[part] for part in parts})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", "utf-8")
+        os.replace(temporary, path)

@@ -16,6 +16,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, ext
 from rest_framework import fields as rest_fields
 from rest_framework import mixins, status, viewsets
 from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,6 +38,9 @@ from runs.models import Run
 from runs.openlineage import ingest_lineage_event
 
 logger = logging.getLogger(__name__)
+
+
+_JSON = JSONRenderer()
 
 
 class ByIdPagination(CursorPagination):
@@ -140,7 +144,17 @@ def _stored_run_data(stored: Run, client: Client, pipeline_slug: str) -> dict:
     }
 
 
-class RunViewSet(ScopedListViewSet):
+class IngestionAnswersJson:
+    """Ingestion answers JSON whatever ``Accept`` or ``?format=`` ask for: a scheduler's
+    headers are rarely written with CHM in mind, and an error it cannot read helps nobody."""
+
+    def perform_content_negotiation(self, request, force=False):
+        if request.method == "POST":
+            return _JSON, _JSON.media_type
+        return super().perform_content_negotiation(request, force)
+
+
+class RunViewSet(IngestionAnswersJson, ScopedListViewSet):
     """GET lists runs (staff or a client key); POST ingests one run or a batch (client key)."""
 
     serializer_class = serializers.RunSerializer
@@ -222,7 +236,7 @@ class RunViewSetWithoutSlash(RunViewSet):
     redirect would turn their POST into a GET."""
 
 
-class LineageView(APIView):
+class LineageView(IngestionAnswersJson, APIView):
     authentication_classes = [ClientKeyAuthentication]
     permission_classes = [HasClientKey]
 

@@ -39,8 +39,9 @@ def ingest_demo_data(tmp_path: Path) -> None:
     """The committed demo data set (data/synthetic/v1), through the ingestion service."""
     from synthetic.cli import main as synthetic_main
 
-    state_file = str(tmp_path / "state.json")
-    assert synthetic_main(["--ingest", "--quiet", "--state-file", state_file]) == 0
+    state_files = ["--state-file", str(tmp_path / "state.json")]
+    state_files += ["--ingest-state-file", str(tmp_path / "ingest-state.json")]
+    assert synthetic_main(["--ingest", "--quiet", *state_files]) == 0
 
 
 def create_viewer(django_user_model):

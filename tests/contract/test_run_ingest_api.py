@@ -145,3 +145,19 @@ def test_ingest_answer_shows_the_run_exactly_as_the_read_api_does(api, pipeline,
 
     assert listed == [posted]
     assert replayed == {"outcome": "unchanged", "run": posted}
+
+
+@pytest.mark.parametrize(
+    ("query", "accept"),
+    [("?format=csv", "text/csv"), ("?format=nonsense", "application/xml"), ("", "text/html")],
+)
+def test_ingestion_answers_json_whatever_the_sender_asks_for(api, pipeline, query, accept):
+    response = api.post(
+        f"/api/v1/runs/{query}",
+        json.dumps(item()),
+        content_type="application/json",
+        HTTP_ACCEPT=accept,
+    )
+    assert response.status_code == 201, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["outcome"] == "created"

@@ -3,9 +3,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from inventory.loading import load_inventory
 from inventory.models import Client
@@ -29,7 +31,18 @@ def _copy_of_v1(tmp_path: Path) -> Path:
 
 
 def _run(out: Path, *extra: str) -> int:
-    return main(["--quiet", "--out", str(out), "--state-file", str(out / "state.json"), *extra])
+    return main(
+        [
+            "--quiet",
+            "--out",
+            str(out),
+            "--state-file",
+            str(out / "state.json"),
+            "--ingest-state-file",
+            str(out / "ingest-state.json"),
+            *extra,
+        ]
+    )
 
 
 def _committed_report() -> dict:
@@ -104,7 +117,7 @@ def test_an_interrupted_ingestion_resumes_to_the_same_runs_without_duplicates(tm
 
     assert _run(resumed, *small) == 0  # the files first: the interruption is in ingestion
     assert _run(resumed, *small, "--ingest", "--stop-after", "4") == 1
-    state = json.loads((resumed / "state.json").read_text())
+    state = json.loads((resumed / "ingest-state.json").read_text())
     (entry,) = state["ingested"].values()
     assert len(entry["batches"]) == 4 and not entry["complete"]
     assert _run(resumed, *small, "--ingest") == 0
@@ -112,7 +125,7 @@ def test_an_interrupted_ingestion_resumes_to_the_same_runs_without_duplicates(tm
     assert _snapshot() == expected
     data = generator.build(days=35, clients=3)
     assert len(expected) == len(data.expected_runs)
-    (entry,) = json.loads((resumed / "state.json").read_text())["ingested"].values()
+    (entry,) = json.loads((resumed / "ingest-state.json").read_text())["ingested"].values()
     assert entry["complete"] and len(entry["batches"]) == len(data.batches)
 
 
@@ -132,7 +145,7 @@ def test_ingestion_is_skipped_when_the_set_is_already_in_the_database(tmp_path, 
     out = _copy_of_v1(tmp_path)
     _run(out, "--ingest")
     count = Run.objects.count()
-    (out / "state.json").unlink()  # e.g. var/ was cleaned, the database was kept
+    (out / "ingest-state.json").unlink()  # e.g. var/ was cleaned, the database was kept
     capsys.readouterr()
 
     assert _run(out, "--ingest") == 0
@@ -156,3 +169,36 @@ def test_a_refused_key_stops_the_http_ingestion_and_a_rerun_resumes(tmp_path, li
 
     data = generator.build()
     assert Run.objects.count() == len(data.expected_runs)
+
+
+def _git(checkout: Path, *args: str) -> str:
+    return subprocess.run(  # noqa: S603
+        ["git", "-c", "user.name=CHM", "-c", "user.email=chm@example.com", *args],  # noqa: S607
+        cwd=checkout,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def test_the_documented_commands_on_a_clean_checkout_leave_git_status_clean(tmp_path, monkeypatch):
+    checkout = tmp_path / "checkout"
+    shutil.copytree(COMMITTED, checkout / "data" / "synthetic" / "v1")
+    shutil.copy(COMMITTED.parents[2] / ".gitignore", checkout / ".gitignore")
+    _git(checkout, "init", "--quiet")
+    _git(checkout, "add", ".")
+    _git(checkout, "commit", "--quiet", "-m", "the committed set")
+    monkeypatch.chdir(checkout)
+
+    assert main(["--quiet"]) == 0
+    assert main(["--quiet", "--ingest", "--validate"]) == 0
+    # The seed's own command line, as docs/synthetic-data.md and `make run` give it.
+    state = "data/synthetic/v1/context/session_state.json"
+    assert main(["--quiet", "--state-file", state, "--ingest"]) == 0
+
+    assert _git(checkout, "status", "--porcelain", "--untracked-files=all") == ""
+    ingest_state = json.loads((checkout / "var" / "synthetic-v1-state.json").read_text())
+    assert ingest_state["validated"]["complete"]
+    ((target, entry),) = ingest_state["ingested"].items()
+    assert entry["complete"]
+    assert target.endswith("/" + connection.settings_dict["NAME"])

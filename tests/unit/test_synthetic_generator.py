@@ -59,6 +59,45 @@ def test_the_committed_files_match_the_generator():
     assert committed_batches == {Path(name).name for name in files if name.startswith("batches/")}
 
 
+def test_the_committed_state_holds_generation_only_and_regenerates_byte_for_byte(tmp_path):
+    committed = (COMMITTED / "context" / "session_state.json").read_bytes()
+
+    assert set(json.loads(committed)) == {"format", "parameters", "generated"}
+    assert _generate(tmp_path / "again") == 0
+    assert (tmp_path / "again" / "state.json").read_bytes() == committed
+
+
+def test_generating_neither_reads_nor_writes_the_ingestion_state(tmp_path):
+    ingest_state = tmp_path / "ingest-state.json"
+    ingest_state.write_text('{"parameters": {"seed": 99}, "ingested": {}}')
+    before = ingest_state.read_bytes()
+
+    assert _generate(tmp_path / "v1", "--ingest-state-file", str(ingest_state)) == 0
+
+    assert ingest_state.read_bytes() == before
+
+
+def test_one_file_for_both_states_is_refused(tmp_path, capsys):
+    state = str(tmp_path / "state.json")
+
+    assert (
+        main(
+            [
+                "--quiet",
+                "--out",
+                str(tmp_path),
+                "--state-file",
+                state,
+                "--ingest-state-file",
+                state,
+                "--validate",
+            ]
+        )
+        == 1
+    )
+    assert "give them two files" in capsys.readouterr().err
+
+
 def test_check_reports_a_hand_edited_file(tmp_path, capsys):
     _generate(tmp_path)
     path = tmp_path / "batches" / "batch-0002.json"
