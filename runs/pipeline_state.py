@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.contrib.postgres.expressions import ArraySubquery
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Count, Min, OuterRef, Q, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, JSONObject
 from django.utils import timezone
 
@@ -239,8 +243,8 @@ def _prepended(state: StateValues, run: RunPoint) -> dict[str, object]:
         newest_flip = newest_flip + 1 if newest_flip + 2 <= length else None
     return {
         "recent_started_at": [run.started_at, *state.recent_started_at[:kept]],
-        "recent_failures": [failed, *(count + failed for count in state.recent_failures[:kept])],
-        "recent_flips": [0, *(count + flipped for count in state.recent_flips[:kept])],
+        "recent_failures": [failed, *[count + failed for count in state.recent_failures[:kept]]],
+        "recent_flips": [0, *[count + flipped for count in state.recent_flips[:kept]]],
         "recent_newest_flip": newest_flip,
     }
 
@@ -292,7 +296,7 @@ def _newest(**conditions) -> Run:
     )
 
 
-def _history(pipeline_ids: Iterable[int]):
+def _history(pipeline_ids: RawSQL):
     """Per pipeline, the runs its state is made of: one statement, a bounded number of index
     lookups per pipeline (the outcome and failed-run indexes serve all but the latest run)."""
     last_success = Run.objects.filter(pipeline=OuterRef("pk"), status=RunStatus.SUCCESS).order_by(
@@ -307,7 +311,7 @@ def _history(pipeline_ids: Iterable[int]):
         .values("pipeline")
     )
     return (
-        Pipeline.objects.filter(pk__in=list(pipeline_ids))
+        Pipeline.objects.filter(pk__in=pipeline_ids)
         .order_by("pk")
         .annotate(
             latest=Subquery(_newest()),
@@ -328,6 +332,43 @@ def _history(pipeline_ids: Iterable[int]):
             "pk", "latest", "outcome", "failure", "success", "streak", "streak_since", "recent"
         )
     )
+
+
+class _Ids:
+    """Where the pipeline ids go in the compiled statement."""
+
+
+@functools.cache
+def _history_statement(alias: str) -> tuple[str, tuple, int]:
+    """``_history``'s SQL, compiled once per process: building and compiling its nine
+    subqueries costs about ten times running it for one pipeline (4 ms against 0.4 ms of CPU
+    in a worker). The ids travel as one array, so the statement's text is the same for any
+    number of them."""
+    marker = _Ids()
+    query = _history(RawSQL("SELECT unnest(%s::bigint[])", (marker,))).query
+    sql, params = query.get_compiler(using=alias).as_sql()
+    return sql, params, next(i for i, param in enumerate(params) if param is marker)
+
+
+def _history_rows(pipeline_ids: list[int]) -> list[tuple]:
+    sql, params, position = _history_statement(DEFAULT_DB_ALIAS)
+    params = (*params[:position], pipeline_ids, *params[position + 1 :])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    # As values_list would give them: Django's connection hands jsonb over as text.
+    return [
+        (pk, *map(_json, (latest, outcome, failure, success)), streak, since, _json(recent))
+        for pk, latest, outcome, failure, success, streak, since, recent in rows
+    ]
+
+
+def _json(value):
+    if isinstance(value, str):
+        return json.loads(value)
+    if isinstance(value, list):
+        return [_json(item) for item in value]
+    return value
 
 
 def _point(value: Mapping | None) -> RunPoint | None:
@@ -354,7 +395,7 @@ def recompute(pipeline_ids: Iterable[int]) -> dict[int, StateValues]:
     states: dict[int, StateValues] = {}
     if not pipeline_ids:
         return states
-    for pk, latest, outcome, failure, success, streak, since, recent in _history(pipeline_ids):
+    for pk, latest, outcome, failure, success, streak, since, recent in _history_rows(pipeline_ids):
         latest, outcome, failure, success = map(_point, (latest, outcome, failure, success))
         values: dict[str, object] = {"consecutive_failures": streak or 0, "failing_since": since}
         if latest is not None:
