@@ -15,10 +15,12 @@ fields, the rollup's statements) and replaces only how items are read and how ro
   day locks and commits. The plain path sends 10 or more statements one by one, each built by
   the ORM.
 
-Measured on this kind of machine (bench/ingest_request_cost.py, CPU per request in one worker,
-and bench/ingest.py over HTTP; docs/performance.md has the figures and the dates): a single-run
-request costs 5.6 ms of worker CPU on the plain path and FAST_SINGLE_MS here; a batch of 1,000
-runs ... These figures are the reason this module exists.
+Measured on this kind of machine (2 cores, PostgreSQL 15 on loopback, 2026-12-02): CPU of one
+worker per single-run request through Django's WSGI handler, 4.75 ms on the plain path and
+1.54 ms here (bench/ingest_request_cost.py, with CHM_INGEST_FAST_PATH=0 and 1); CPU of
+``ingest_runs`` for a batch of 1,000 in-order runs, 168 ms and 48 ms. Over HTTP the plain path
+ingests 2.4 times fewer single runs a second (bench/ingest.py compares both in the same run;
+docs/performance.md has the figures). These figures are the reason this module exists.
 
 It answers exactly as the plain path does (tests/contract/test_ingest_fast_path.py sends the
 same calls both ways and compares results, stored runs and states). It hands a call back to

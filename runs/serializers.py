@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -27,6 +28,7 @@ PIPELINE_SLUG_MAX_LENGTH = 200
 STATUS_MAX_LENGTH = 64
 
 
+@extend_schema_field({"type": "string"})
 class StrictTextField(serializers.Field):
     """A name or an id: refused when it is not a string (DRF's CharField would take 12 as
     "12"), blank after trimming, longer than ``max_length``, or not a name
@@ -61,6 +63,9 @@ class StrictTextField(serializers.Field):
         return value
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "maxLength": EXTERNAL_RUN_ID_MAX_LENGTH}, {"type": "integer"}]}
+)
 class ExternalRunIdField(StrictTextField):
     """The scheduler's run id. Some schedulers number their runs: an integer is taken as its
     decimal text, which must fit like any other id."""
@@ -96,6 +101,7 @@ class StatusField(StrictTextField):
         return status, spelling
 
 
+@extend_schema_field({"type": "string", "format": "date-time"})
 class TimestampField(serializers.Field):
     """An ISO-8601 timestamp with a time zone (or an aware datetime from Python callers) that
     ``limits.run_time_error`` takes for a run's time; validates to UTC."""
@@ -133,6 +139,7 @@ class TimestampField(serializers.Field):
         return value.isoformat()
 
 
+@extend_schema_field({"type": "string"})
 class ErrorMessageField(serializers.Field):
     """Free text, cut at the configured length (never refused for being long). NUL bytes are
     dropped: PostgreSQL text cannot hold them and a reader sees nothing of them."""
@@ -152,6 +159,7 @@ class ErrorMessageField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
 class MetadataField(serializers.Field):
     """A JSON object that PostgreSQL's jsonb can hold, at most ``limits.max_metadata_bytes()``
     as compact JSON."""

@@ -9,6 +9,7 @@ from alerts.models import AlertRule
 from inventory.models import Client, Pipeline
 from runs.ingest import OUTCOMES
 from runs.models import Run
+from runs.serializers import RunItemSerializer  # noqa: F401  (the item, in the schema)
 
 
 class ClientSerializer(serializers.ModelSerializer):
@@ -97,24 +98,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-# --- Ingestion formats (documentation for the OpenAPI schema) ----------------------------------
-
-
-class RunItemSerializer(serializers.Serializer):
-    pipeline = serializers.CharField(help_text="The pipeline's slug, within the key's client.")
-    external_run_id = serializers.CharField(
-        max_length=255, help_text="The scheduler's own run id: the idempotency key."
-    )
-    status = serializers.CharField(
-        help_text="queued, running, success, failed, canceled, skipped, or a scheduler's "
-        "spelling of them (docs/api.md); the spelling is kept in metadata.source_status."
-    )
-    started_at = serializers.DateTimeField(help_text="ISO-8601 with a time zone.")
-    finished_at = serializers.DateTimeField(
-        required=False, allow_null=True, help_text="Required for terminal statuses only."
-    )
-    error_message = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    metadata = serializers.DictField(required=False, allow_null=True)
+# --- Ingestion formats: the item is runs.serializers.RunItemSerializer, which validates it -----
 
 
 class IngestedRunSerializer(serializers.Serializer):
