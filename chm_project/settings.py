@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "inventory",
     "runs",
     "alerts",
+    "api",
     "dashboards",
     # Last: its post_migrate receiver gives the staff roles the permissions of every app above.
     "chm_project.apps.ChmConfig",
@@ -190,9 +191,9 @@ CHM_INGEST_FAST_PATH = env_bool("CHM_INGEST_FAST_PATH", True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "runs.authentication.ClientKeyAuthentication",
+        "api.authentication.ClientKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "runs.authentication.StaffTokenAuthentication",
+        "api.authentication.StaffTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -375,7 +376,7 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DATABASE_ROUTERS = ["chm_project.db_router.ReplicaRouter"]
 
-# Rate limits (runs/throttling.py, docs/operations.md), each counted in fixed windows in the
+# Rate limits (api/throttling.py, docs/operations.md), each counted in fixed windows in the
 # store RATE_LIMIT_CACHE_URL names, and each turned off by 0:
 # - per client key, INGEST_RATE_LIMIT ingestion requests per INGEST_RATE_LIMIT_WINDOW seconds;
 # - per IP address, AUTH_FAILURE_RATE_LIMIT failed authentications (a wrong client key or API
@@ -423,8 +424,8 @@ RATE_LIMIT_STORE, _rate_limit_cache = _rate_limit_store(env_str("RATE_LIMIT_CACH
 # DRF applies the throttles to every API view: one counts client-key POSTs (ingestion), the
 # other reads.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
-    "runs.throttling.IngestRateThrottle",
-    "runs.throttling.ApiReadThrottle",
+    "api.throttling.IngestRateThrottle",
+    "api.throttling.ApiReadThrottle",
 ]
 
 CACHES = {
@@ -445,7 +446,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # Outermost after the metrics clock, so the logged duration covers every other layer.
     "chm_project.middleware.RequestLogMiddleware",
-    "chm_project.middleware.IngestMetricsMiddleware",
+    "api.middleware.IngestMetricsMiddleware",
     *MIDDLEWARE,
     "chm_project.middleware.DatabaseUnavailableMiddleware",
     "chm_project.middleware.DatabaseRefusedValueMiddleware",

@@ -27,8 +27,8 @@ from dashboards.embedding import (
 from dashboards.forms import QUICK_RANGES, DashboardFilterForm
 from dashboards.rendering import panel_view
 from dashboards.selectors import client_options, panel_data, panel_rows, reporting_alias
-from runs.authentication import staff_page
 from runs.csv_export import CsvTable, csv_response
+from runs.permissions import staff_page
 
 logger = logging.getLogger(__name__)
 

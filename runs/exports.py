@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from django.http import QueryDict
 
+from api.serializers import AlertRuleSerializer
 from inventory.models import Client, Pipeline
 from runs import selectors
-from runs.api.serializers import AlertRuleSerializer
 from runs.csv_export import CsvTable, queryset_table
 from runs.filters import RunExplorerFilter
 

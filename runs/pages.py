@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from inventory.models import Client, Pipeline
 from runs import charts, exports, selectors
-from runs.authentication import staff_page
 from runs.csv_export import csv_response
 from runs.filters import RunExplorerFilter
+from runs.permissions import staff_page
 from runs.templatetags.chm_format import percent as _percent
 from runs.templatetags.chm_format import seconds as _seconds
 

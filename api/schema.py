@@ -6,7 +6,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class ClientKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "runs.authentication.ClientKeyAuthentication"
+    target_class = "api.authentication.ClientKeyAuthentication"
     name = "clientKey"
 
     def get_security_definition(self, auto_schema):

@@ -5,8 +5,8 @@ from csp.decorators import csp_update
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from runs.api import views
-from runs.authentication import IsStaffOrClientKey
+from api import views
+from api.authentication import IsStaffOrClientKey
 
 app_name = "api"
 

@@ -7,20 +7,14 @@ views scope every query to ``request.auth``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NoReturn
 
-from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import permission_required
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
 
+from api import throttling
 from inventory.models import Client
-from runs import throttling
-
-# What the pages and the staff side of the API ask of staff: every role holds it
-# (chm_project/roles.py).
-VIEW_RUNS = "runs.view_run"
+from runs.permissions import VIEW_RUNS
 
 
 class ClientPrincipal:
@@ -82,7 +76,7 @@ class StaffTokenAuthentication(authentication.TokenAuthentication):
 
 
 def refuse_failure(request, reason: str) -> NoReturn:
-    """Count a wrong key or token against the request's address (runs/throttling.py) and
+    """Count a wrong key or token against the request's address (api/throttling.py) and
     refuse it: 401, or 429 once the address is past AUTH_FAILURE_RATE_LIMIT.
 
     Only failures are checked, after the lookup: client keys (256 bits) and API tokens (160
@@ -128,8 +122,3 @@ class IsStaffOrClientKey(BasePermission):
             and user.is_staff
             and user.has_perm(getattr(view, "staff_permission", VIEW_RUNS))
         )
-
-
-def staff_page(view: Callable) -> Callable:
-    """Pages: staff only (others go to the login), and only with a role (403 otherwise)."""
-    return staff_member_required(permission_required(VIEW_RUNS, raise_exception=True)(view))

@@ -1,17 +1,11 @@
-"""The HTTP API: run ingestion (REST and OpenLineage), the read lists, and /healthz.
+"""The HTTP API: run ingestion (REST and OpenLineage) and the read lists.
 
 Views parse input, call one use case (runs/ingest.py, runs/openlineage.py, the selectors) and
-render; authentication and scoping are in runs/authentication.py.
+render; authentication and scoping are in api/authentication.py.
 """
 
 from __future__ import annotations
 
-import logging
-
-from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import fields as rest_fields
 from rest_framework import mixins, status, viewsets
@@ -21,24 +15,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-import runs.api.schema  # noqa: F401  (registers the client-key security scheme)
-from inventory.models import Client
-from runs import limits
-from runs.api import filters, selectors, serializers
-from runs.api.bodies import BodyError, read_json_body
-from runs.api.renderers import READ_RENDERERS
-from runs.authentication import (
+import api.schema  # noqa: F401  (registers the client-key security scheme)
+from api import filters, selectors, serializers
+from api.authentication import (
     ClientKeyAuthentication,
     HasClientKey,
     IsStaffOrClientKey,
     request_client,
 )
+from api.bodies import BodyError, read_json_body
+from api.renderers import READ_RENDERERS
+from inventory.models import Client
+from runs import limits
 from runs.ingest import CREATED, REJECTED, IngestResult, ItemResult, ingest_runs
 from runs.models import Run
 from runs.openlineage import ingest_lineage_event
-
-logger = logging.getLogger(__name__)
-
 
 _JSON = JSONRenderer()
 
@@ -273,19 +264,3 @@ class LineageView(IngestionAnswersJson, APIView):
 @extend_schema_view(post=extend_schema(exclude=True))
 class LineageViewWithSlash(LineageView):
     pass
-
-
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and database readiness, for load balancers and orchestrators."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except DatabaseError as exc:
-        logger.warning("healthz: database unavailable: %s", exc)
-        # A broken persistent connection must not be reused by the next request.
-        connection.close_if_unusable_or_obsolete()
-        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})

@@ -21,12 +21,22 @@ import time
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
+from prometheus_client import Counter
 from rest_framework.throttling import BaseThrottle
 
-from chm_project.metrics import AUTHENTICATION_FAILURES, INGEST_RATE_LIMITED
-from runs import authentication
+from api import authentication
 
 logger = logging.getLogger(__name__)
+
+INGEST_RATE_LIMITED = Counter(
+    "chm_ingest_rate_limited_total",
+    "Ingestion requests answered 429 because their key was over INGEST_RATE_LIMIT.",
+)
+AUTHENTICATION_FAILURES = Counter(
+    "chm_authentication_failures_total",
+    "Wrong client keys, wrong API tokens and failed admin logins (counted per IP address for "
+    "AUTH_FAILURE_RATE_LIMIT).",
+)
 
 
 def _now() -> float:
