@@ -1,7 +1,7 @@
 """CSV for the read API: ``GET /api/v1/runs/?format=csv`` (or ``Accept: text/csv``).
 
 One page of a list as CSV rows, the columns being the serializer's fields, each cell written
-by the same rule as the pages' downloads (runs.csv_export). The next page's address, which
+by the same rule as the pages' downloads (common.csv_export). The next page's address, which
 JSON carries in ``next``, travels in a ``Link: <…>; rel="next"`` header, so a script reads
 every page the same way as in JSON. A page holds at most 1,000 rows, so it is rendered whole;
 the pages' own downloads stream every row.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
-from runs.csv_export import csv_text
+from common.csv_export import csv_text
 
 
 class CSVRenderer(BaseRenderer):

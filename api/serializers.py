@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from alerts.models import AlertRule
 from inventory.models import Client, Pipeline
 from runs.ingest import OUTCOMES
 from runs.models import Run
@@ -68,33 +67,6 @@ class RunSerializer(serializers.ModelSerializer):
 
     def get_duration_seconds(self, run: Run) -> float | None:
         return run.duration.total_seconds() if run.duration is not None else None
-
-
-class AlertRuleSerializer(serializers.ModelSerializer):
-    client = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    pipeline = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    is_firing = serializers.BooleanField(read_only=True)
-
-    class Meta:
-        model = AlertRule
-        # The notification target is left out: webhook URLs often carry a secret.
-        fields = [
-            "id",
-            "client",
-            "pipeline",
-            "name",
-            "kind",
-            "threshold",
-            "window_minutes",
-            "min_runs",
-            "severity",
-            "channel",
-            "is_enabled",
-            "is_firing",
-            "last_evaluated_at",
-            "last_notified_at",
-        ]
-        read_only_fields = fields
 
 
 # --- Ingestion formats (documentation for the OpenAPI schema) ----------------------------------

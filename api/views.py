@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import api.schema  # noqa: F401  (registers the client-key security scheme)
+from alerts.serializers import AlertRuleSerializer
 from api import filters, selectors, serializers
 from api.authentication import (
     ClientKeyAuthentication,
@@ -76,7 +77,7 @@ class PipelineViewSet(ScopedListViewSet):
 
 class AlertRuleViewSet(ScopedListViewSet):
     staff_permission = "alerts.view_alertrule"
-    serializer_class = serializers.AlertRuleSerializer
+    serializer_class = AlertRuleSerializer
     filterset_class = filters.AlertRuleFilter
 
     def get_queryset(self):

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "runs",
     "alerts",
     "api",
+    "web",
     "dashboards",
     # Last: its post_migrate receiver gives the staff roles the permissions of every app above.
     "chm_project.apps.ChmConfig",

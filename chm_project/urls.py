@@ -53,5 +53,5 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("healthz", healthz, name="healthz"),
     # Staff pages: overview, clients, pipelines, runs, flaky, changes, freshness, governance.
-    path("", include("runs.urls")),
+    path("", include("web.urls")),
 ]

@@ -1,22 +1,17 @@
-"""Number formats shared by the staff pages and their charts."""
+"""How numbers, durations and moments read on the pages, the dashboards and their charts."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django import template
 from django.utils import timezone
 
-register = template.Library()
 
-
-@register.filter
 def percent(rate: float | None) -> str:
     """0.125 → "12.5 %"; no rate → "—" (there were no success-or-failed runs)."""
     return "—" if rate is None else f"{100 * rate:.1f} %"
 
 
-@register.filter
 def seconds(value: float | dt.timedelta | None) -> str:
     """A duration in the unit a person reads best: s, min or h."""
     if value is None:
@@ -30,7 +25,6 @@ def seconds(value: float | dt.timedelta | None) -> str:
     return f"{value / 3600:.1f} h"
 
 
-@register.filter
 def minutes(value: float | int | None) -> str:
     """A number of minutes, as minutes, hours or days."""
     if value is None:
@@ -38,7 +32,6 @@ def minutes(value: float | int | None) -> str:
     return seconds(float(value) * 60) if value < 2880 else f"{value / 1440:.1f} d"
 
 
-@register.filter
 def to_the_minute(value: dt.datetime | None) -> str:
     """A moment to the minute in the current time zone: the date filter's "Y-m-d H:i" as a
     plain strftime (the date filter interprets its format string for every row)."""

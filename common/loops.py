@@ -2,7 +2,7 @@
 
 With ``--heartbeat-file PATH`` every pass that completes replaces PATH with the time it
 completed; a pass that raises leaves the file as it was, so the file's age is the time since
-the command last did its job. ``python -m chm_project.loops --check-heartbeat PATH --max-age
+the command last did its job. ``python -m common.loops --check-heartbeat PATH --max-age
 SECONDS`` exits non-zero once that age is over the limit (a container health check).
 """
 
@@ -42,7 +42,7 @@ def add_loop_arguments(parser: CommandParser, *, what: str) -> None:
         help=(
             "After each pass that completes, replace PATH with the time it completed "
             "(a failed pass leaves it alone). Check it with "
-            "`python -m chm_project.loops --check-heartbeat PATH --max-age SECONDS`."
+            "`python -m common.loops --check-heartbeat PATH --max-age SECONDS`."
         ),
     )
 
@@ -184,7 +184,7 @@ def _beat(heartbeat_file: Path | None, stderr: OutputWrapper) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chm_project.loops",
+        prog="python -m common.loops",
         description="Exit 0 when a periodic command's last completed pass is recent enough.",
     )
     parser.add_argument("--check-heartbeat", type=Path, required=True, metavar="PATH")

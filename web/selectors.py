@@ -10,13 +10,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber, TruncWeek
 from django.utils import timezone
 
 from alerts.models import AlertRule
-from chm_project.db_router import read_alias
 from inventory.models import Client, Pipeline
 from runs.models import OUTCOME_STATUSES, Run, RunStatus
 from runs.reporting import (
@@ -137,8 +136,8 @@ def last_runs_by_pipeline(
     strips: dict[int, list[RunCell]] = defaultdict(list)
     if not pipeline_ids:
         return strips
-    # Raw SQL: the replica router's rule is applied by hand (chm_project.db_router).
-    with connections[read_alias("runs")].cursor() as cursor:
+    # Raw SQL: the database router is asked by hand (chm_project/db_router.py).
+    with connections[router.db_for_read(Run)].cursor() as cursor:
         cursor.execute(
             """
             SELECT r.pipeline_id, r.external_run_id, r.status, r.started_at

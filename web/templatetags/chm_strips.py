@@ -13,9 +13,9 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from runs.selectors import RunCell
-from runs.templatetags.chm_format import to_the_minute
-from runs.templatetags.chm_rows import html_rows
+from common.formats import to_the_minute
+from common.html import html_rows
+from web.selectors import RunCell
 
 register = template.Library()
 

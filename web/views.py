@@ -10,15 +10,19 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from alerts.selectors import firing_alerts
+from common import charts
+from common.csv_export import csv_response
+from common.formats import percent as _percent
+from common.formats import seconds as _seconds
 from inventory.models import Client, Pipeline
-from runs import charts, exports, selectors
-from runs.csv_export import csv_response
-from runs.filters import RunExplorerFilter
 from runs.permissions import staff_page
-from runs.templatetags.chm_format import percent as _percent
-from runs.templatetags.chm_format import seconds as _seconds
+from web import exports, selectors
+from web.filters import RunExplorerFilter
 
 OVERVIEW_FAILING_ROWS = 50
+# Firing alerts the overview lists, most severe and oldest first; its heading counts them all.
+OVERVIEW_FIRING_ROWS = 50
 OVERVIEW_CLIENT_TILES = 30
 LIST_ROWS = 200
 RUNS_PER_PAGE = 25
@@ -43,6 +47,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
     health = list(selectors.client_health().values())
     show_all_clients = request.GET.get("clients") == "all"
+    firing = firing_alerts()
     days = selectors.failures_per_day(days=30)
     total_failures = sum(day.failures for day in days)
     chart = charts.bar_chart(
@@ -71,6 +76,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         {
             "failing": failing,
             "failing_total": failing_total,
+            "firing_alerts": firing[:OVERVIEW_FIRING_ROWS],
+            "firing_total": len(firing),
             "client_tiles": health if show_all_clients else health[:OVERVIEW_CLIENT_TILES],
             "clients_total": len(health),
             "show_all_clients": show_all_clients,
@@ -182,6 +189,7 @@ def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "weeks": weeks,
             "rate_chart": rate_chart,
             "rules": list(selectors.rules_covering(pipeline)),
+            "firing_alerts": firing_alerts(pipeline=pipeline),
             "pipeline_key": str(pipeline.pk),
         },
     )
@@ -298,7 +306,7 @@ def governance(request: HttpRequest) -> HttpResponse:
 
 @staff_page
 def table_csv(request: HttpRequest, table: str) -> HttpResponse:
-    """Every row of one of the pages' tables (runs.exports), streamed as CSV."""
+    """Every row of one of the pages' tables (web.exports), streamed as CSV."""
     export = exports.TABLES.get(table)
     if export is None:
         raise Http404(f"No table {table!r} to download.")

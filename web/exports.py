@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from django.http import QueryDict
 
-from api.serializers import AlertRuleSerializer
+from alerts.serializers import AlertRuleSerializer
+from common.csv_export import CsvTable, queryset_table
 from inventory.models import Client, Pipeline
-from runs import selectors
-from runs.csv_export import CsvTable, queryset_table
-from runs.filters import RunExplorerFilter
+from web import selectors
+from web.filters import RunExplorerFilter
 
 
 class BadParameter(ValueError):

@@ -1,34 +1,17 @@
-"""Rows of the long tables, built in Python.
-
-The what-changed page lists up to 600 pipelines, each row with sixteen values, most through a
-filter: the template engine spent about 4 µs per value (resolving, filtering, escaping), two
-thirds of the page's own time at 10 M runs. One ``format_html`` per row escapes the same values
-for a fraction of that. The markup stays next to the table head in the template's terms: one
-cell per column, numbers in ``class="num"`` cells.
-"""
+"""Rows of the what-changed tables, built in Python (common/html.py says why)."""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from django import template
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
-from runs.templatetags.chm_format import percent, seconds
-from runs.templatetags.chm_links import client_url, pipeline_url
+from common.formats import percent, seconds
+from common.html import html_rows
+from web.templatetags.chm_links import client_url, pipeline_url
 
 register = template.Library()
-
-
-def html_rows(pattern: str, rows: Iterable[Sequence[object]]) -> SafeString:
-    """``pattern`` filled in with each row's values, every value escaped: what Django's
-    ``format_html_join`` gives for plain values, without its per-value check for lazy strings
-    (most of the time of a page of thousands of values). For values that are not already safe
-    strings: ``html.escape`` of their text is Django's ``escape``."""
-    return mark_safe(  # noqa: S308 (every value escaped above)
-        "".join(pattern.format(*[html.escape(str(value)) for value in values]) for values in rows)
-    )
 
 
 CHANGE_ROW = (
