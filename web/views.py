@@ -201,6 +201,9 @@ def run_list(request: HttpRequest) -> HttpResponse:
     filterset.form.fields["status"].widget = forms.CheckboxSelectMultiple(
         choices=filterset.form.fields["status"].choices
     )
+    # The client list is read here, not by the template that draws the form.
+    clients = filterset.form.fields["client"]
+    clients.widget.choices = list(clients.choices)
     after, cursor_error = _cursor(request)
     errors = [f"{name}: {' '.join(messages)}" for name, messages in filterset.errors.items()] + (
         [cursor_error] if cursor_error else []
