@@ -52,10 +52,6 @@ class BarChart:
     baseline: float = HEIGHT - BOTTOM
     top: int = TOP
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.columns
-
 
 def bar_chart(
     *,

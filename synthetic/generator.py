@@ -76,7 +76,7 @@ ERRORS = (
     "OutOfMemoryError: Java heap space",
     "Permission denied on bucket",
 )
-# The sender's own spelling of a status, per platform (CHM maps them; DESIGN.md).
+# The sender's own spelling of a status, per platform (CHM maps them: runs/statuses.py).
 SPELLINGS = {
     "dagster": {"success": "SUCCESS", "failed": "FAILURE", "running": "STARTED"},
     "prefect": {"success": "COMPLETED", "failed": "CRASHED", "canceled": "CANCELLED"},
