@@ -27,14 +27,14 @@ run: $(STAMP)
 	@echo "Serving CHM on http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/)"
 	$(RUN_ENV) $(VENV)/bin/gunicorn chm_project.wsgi --bind $(HOST):$(PORT) --workers 2 --access-logfile -
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+test: lint
 	$(VENV)/bin/pytest
 
+# ruff, then the import-linter contracts of pyproject.toml (the apps' layers).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -35,7 +35,7 @@ ROWS = int(os.environ.get("BENCH_CSV_ROWS", "1000000"))
 PIPELINES = 200
 BUDGET_MB = 50
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-# The columns of the run explorer's download (runs.exports.RUN_COLUMNS), for the floor.
+# The columns of the run explorer's download (web.exports.RUN_COLUMNS), for the floor.
 FLOOR_QUERY = """
     SELECT r.id, c.slug, p.slug, r.pipeline_id, r.external_run_id, r.status, r.started_at,
            r.finished_at, r.duration, r.error_message
@@ -111,7 +111,7 @@ def measure_chm() -> dict:
     from django.contrib.auth import get_user_model
     from django.test import RequestFactory
 
-    from runs.pages import table_csv
+    from web.views import table_csv
 
     staff = get_user_model()(username="bench", is_staff=True, is_active=True)
     request = RequestFactory().get("/csv/runs.csv")

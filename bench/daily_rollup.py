@@ -21,7 +21,7 @@ from django.db import connection
 
 from dashboards import VIEW_QUERIES, timed  # also sets Django up
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "runs" / "sql"
+SQL_DIR = Path(__file__).resolve().parent.parent / "runs" / "sql" / "views"
 VIEWS = (
     "q01_failures_over_time",
     "q03_client_health",

@@ -1,6 +1,6 @@
 """What counting one request for a rate limit costs in each store, against a round trip.
 
-Times BENCH_RATE_LIMIT_COUNTS counts of one key (runs/throttling.py, as every counted request
+Times BENCH_RATE_LIMIT_COUNTS counts of one key (api/throttling.py, as every counted request
 does) in the database store (production's default: one statement on an UNLOGGED table), in
 the in-process cache (development's default), and for reference in Django's database cache,
 which was tried first; the floor is a bare ``SELECT 1`` on the same connection. Prints the
@@ -24,7 +24,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
-from runs import throttling  # noqa: E402
+from api import throttling  # noqa: E402
 
 COUNTS = int(os.environ.get("BENCH_RATE_LIMIT_COUNTS", "2000"))
 CACHE_TABLE = "bench_rate_limit_cache"

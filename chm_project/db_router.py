@@ -9,7 +9,8 @@ A read goes to the ``replica`` alias only when both hold:
   or a logout is seen on the very next request even while the replica lags.
 
 Writes always go to the primary. Raw SQL reads that should follow the same rule take their
-alias from ``read_alias(app_label)``; ``Model.objects.raw()`` goes through the router already.
+alias from ``django.db.router.db_for_read(Model)``; ``Model.objects.raw()`` goes through the
+router already.
 """
 
 from __future__ import annotations

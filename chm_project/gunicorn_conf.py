@@ -5,11 +5,10 @@ Every value can still be overridden on the command line or with GUNICORN_CMD_ARG
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from chm_project.env import env_int, env_str
+from common.env import env_int, env_str
 
 bind = env_str("GUNICORN_BIND", "127.0.0.1:8000")
 workers = env_int("GUNICORN_WORKERS", 3)
@@ -18,7 +17,7 @@ workers = env_int("GUNICORN_WORKERS", 3)
 timeout = env_int("GUNICORN_TIMEOUT", 30)
 accesslog = None  # CHM's own JSON request log (REQUEST_LOG_JSON=1) says more.
 
-_multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_multiproc_dir = env_str("PROMETHEUS_MULTIPROC_DIR")
 
 
 def on_starting(server) -> None:

@@ -11,8 +11,9 @@ from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from prometheus_client import Counter
 
-from chm_project import metrics
+from api.middleware import response_outcome
 from chm_project.db_router import replica_reads
 from inventory.keys import KEY_MARKER, PREFIX_LENGTH
 
@@ -21,6 +22,12 @@ logger = logging.getLogger(__name__)
 
 # Seconds a client should wait before retrying while the database is unavailable.
 DATABASE_RETRY_AFTER_SECONDS = 5
+
+DATABASE_UNAVAILABLE = Counter(
+    "chm_database_unavailable_total",
+    "Requests answered 503 because PostgreSQL was unreachable or dropped the connection.",
+    ["exception"],
+)
 
 
 class DatabaseUnavailableMiddleware:
@@ -42,7 +49,7 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        metrics.DATABASE_UNAVAILABLE.labels(exception=type(exception).__name__).inc()
+        DATABASE_UNAVAILABLE.labels(exception=type(exception).__name__).inc()
         # One line, no traceback: during an outage every request would print the same one.
         logger.warning("Database unavailable on %s %s: %s", request.method, request.path, exception)
         response = JsonResponse(
@@ -102,61 +109,6 @@ class ReplicaReadsMiddleware:
         return self.get_response(request)
 
 
-# URL names (namespace "api") of the ingestion endpoints, and the metric label of each.
-INGEST_ENDPOINTS = {
-    "runs": "runs",
-    "runs-without-slash": "runs",
-    "lineage": "lineage",
-    "lineage-with-slash": "lineage",
-}
-
-
-class IngestMetricsMiddleware:
-    """Count ingestion requests, their latency and what became of every run they carried.
-
-    The outcomes come from the API's documented answer (``outcome`` of a single run or a
-    lineage event, ``summary`` of a batch), so the views stay unaware of metrics.
-    """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        started = time.perf_counter()
-        response = self.get_response(request)
-        endpoint = ingest_endpoint(request)
-        if endpoint is None:
-            return response
-        metrics.INGEST_LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - started)
-        metrics.INGEST_REQUESTS.labels(
-            endpoint=endpoint, outcome=response_outcome(response.status_code)
-        ).inc()
-        outcomes = item_outcomes(response)
-        for outcome, count in outcomes.items():
-            metrics.INGEST_ITEMS.labels(endpoint=endpoint, outcome=outcome).inc(count)
-        if outcomes:
-            request.chm_ingest_outcomes = outcomes
-        return response
-
-
-def ingest_endpoint(request: HttpRequest) -> str | None:
-    match = getattr(request, "resolver_match", None)
-    if request.method != "POST" or match is None or match.namespace != "api":
-        return None
-    return INGEST_ENDPOINTS.get(match.url_name)
-
-
-def item_outcomes(response: HttpResponse) -> dict[str, int]:
-    data = getattr(response, "data", None)
-    if not isinstance(data, dict):
-        return {}
-    summary = data.get("summary")
-    if isinstance(summary, dict):
-        return {str(k): int(v) for k, v in summary.items() if isinstance(v, int) and v > 0}
-    outcome = data.get("outcome")
-    return {outcome: 1} if isinstance(outcome, str) else {}
-
-
 class RequestLogMiddleware:
     """With REQUEST_LOG_JSON on, one JSON line per request: what was asked, by which key,
     what came of it and how long it took.
@@ -196,18 +148,6 @@ def request_log_fields(request: HttpRequest, response: HttpResponse, duration_ms
     if item_outcomes:
         fields["items"] = item_outcomes
     return fields
-
-
-def response_outcome(status: int) -> str:
-    if status == 429:
-        return "rate_limited"
-    if status == 503:
-        return "unavailable"
-    if status >= 500:
-        return "error"
-    if status >= 400:
-        return "refused"
-    return "ok"
 
 
 def presented_key_prefix(request: HttpRequest) -> str | None:

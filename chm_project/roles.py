@@ -22,7 +22,7 @@ from typing import Any
 from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 
-from runs.authentication import VIEW_RUNS
+from runs.permissions import VIEW_RUNS
 
 VIEWERS = "CHM viewers"
 OPERATORS = "CHM operators"

@@ -1,5 +1,6 @@
-"""CHM settings. Every value comes from an environment variable; docs/configuration.md lists
-them with their defaults."""
+"""CHM settings. Every value comes from an environment variable, read through the helpers of
+common/env.py, and each setting is assembled here once; docs/configuration.md lists every
+variable with its default."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import dj_database_url
 from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
-from chm_project.env import env_bool, env_int, env_list, env_str
+from common.env import env_bool, env_choice, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CHM_VAR_DIR", str(BASE_DIR / "var")))
@@ -43,6 +44,9 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Absolute base URL used in notifications and embeds ("https://chm.example.com").
 CHM_BASE_URL = env_str("CHM_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+
+# --- Applications, middleware, URLs, templates -------------------------------------------------
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -51,16 +55,30 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_prometheus",
+    # CHM's apps, lowest layer first (pyproject.toml's import contracts).
     "inventory",
     "runs",
     "alerts",
+    "api",
+    "web",
     "dashboards",
     # Last: its post_migrate receiver gives the staff roles the permissions of every app above.
     "chm_project.apps.ChmConfig",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Outermost after the metrics clock, so the logged duration covers every other layer.
+    "chm_project.middleware.RequestLogMiddleware",
+    "api.middleware.IngestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,6 +86,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chm_project.middleware.DatabaseUnavailableMiddleware",
+    "chm_project.middleware.DatabaseRefusedValueMiddleware",
+    "chm_project.middleware.ReplicaReadsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "chm_project.urls"
@@ -91,6 +113,23 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 
+# Persistent connections are the largest single lever on ingest throughput; health checks make
+# a worker reconnect by itself after PostgreSQL restarts.
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
+# A stopped PostgreSQL refuses connections at once; an unreachable one is bounded by
+# DB_CONNECT_TIMEOUT (libpq's floor is 2 s) and a slow or blocked statement by the timeouts
+# below, so that a worker answers 503 instead of hanging until gunicorn kills it.
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 2)
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 10_000)
+DB_LOCK_TIMEOUT_MS = env_int("DB_LOCK_TIMEOUT_MS", 3_000)
+# The ingestion statements are sent as prepared statements (runs/ingest.py): PostgreSQL parses
+# and plans them once per connection instead of on every request. psycopg prepares nothing
+# while prepare_threshold is None, which is Django's default; the ORM's client-side binding never
+# prepares whatever the threshold, so only the statements that ask for it are affected. Turn it
+# off behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode
+# before 1.21).
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
+
 
 def _database_url() -> str:
     url = env_str("DATABASE_URL")
@@ -101,21 +140,37 @@ def _database_url() -> str:
     return embedded_database_url(VAR_DIR)
 
 
-DATABASE_URL = _database_url()
-DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL,
-        # Persistent connections are the largest single lever on ingest throughput; health
-        # checks make a worker reconnect by itself after PostgreSQL restarts.
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+def _database(variable: str, url: str) -> dict:
+    """One entry of DATABASES: PostgreSQL through django-prometheus's backend (Django's, which
+    also counts queries, connection attempts and errors by type) with a health check that needs
+    no round trip while the connection is idle and sound (chm_project/postgresql/base.py), and
+    the timeouts above. Options in the URL win over these defaults."""
+    database = dj_database_url.parse(url, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"CHM needs PostgreSQL: {variable} must be a postgres:// URL.")
+    options = {"connect_timeout": DB_CONNECT_TIMEOUT, **database.get("OPTIONS", {})}
+    server_settings = (
+        f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
     )
-}
-DATABASES["default"].setdefault("OPTIONS", {})
-DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", 2))
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-    raise ImproperlyConfigured("CHM needs PostgreSQL: DATABASE_URL must be a postgres:// URL.")
+    options["options"] = f"{options.get('options', '')} {server_settings}".strip()
+    if DB_PREPARED_STATEMENTS:
+        options.setdefault("prepare_threshold", 5)
+    return {**database, "ENGINE": "chm_project.postgresql", "OPTIONS": options}
 
+
+DATABASE_URL = _database_url()
+# Read scaling: pages read clients, pipelines, runs, alert rules and the reporting views from
+# a streaming replica; every write, the ingestion path, sessions and the admin stay on the
+# primary (chm_project/db_router.py).
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+DATABASES = {"default": _database("DATABASE_URL", DATABASE_URL)}
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **_database("DATABASE_REPLICA_URL", DATABASE_REPLICA_URL),
+        # The test suite has one database; the replica alias reads the same one there.
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["chm_project.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
@@ -145,39 +200,11 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-
-
-# --- Reporting (dashboard views) ----------------------------------------------------------
-
-# The read-only database role that Grafana and Metabase use: it can read the views of the
-# schema `reporting` and nothing else. Created by migration runs/0002; without a password it
-# is created NOLOGIN (see docs/dashboards.md to give it one later).
-CHM_REPORTING_ROLE = env_str("CHM_REPORTING_ROLE", "chm_reporting")
-CHM_REPORTING_PASSWORD = env_str("CHM_REPORTING_PASSWORD")
-
-
-# --- Logging --------------------------------------------------------------------------------
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
-
 # In development, whitenoise serves static files straight from the finders (no collectstatic).
 WHITENOISE_USE_FINDERS = DEBUG
 
 
 # --- Run ingestion and the API ---------------------------------------------------------------
-
-INSTALLED_APPS += [
-    "rest_framework",
-    "rest_framework.authtoken",
-    "django_filters",
-    "drf_spectacular",
-    "drf_spectacular_sidecar",
-]
 
 # Bounds of the ingestion path (runs/limits.py reads them).
 CHM_INGEST_MAX_BODY_BYTES = env_int("CHM_INGEST_MAX_BODY_BYTES", 10 * 1024 * 1024)
@@ -190,15 +217,20 @@ CHM_INGEST_FAST_PATH = env_bool("CHM_INGEST_FAST_PATH", True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "runs.authentication.ClientKeyAuthentication",
+        "api.authentication.ClientKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "runs.authentication.StaffTokenAuthentication",
+        "api.authentication.StaffTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every API view: one throttle counts client-key POSTs (ingestion), the other reads.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.IngestRateThrottle",
+        "api.throttling.ApiReadThrottle",
+    ],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -210,6 +242,61 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# Rate limits (api/throttling.py, docs/operations.md), each counted in fixed windows in the
+# store RATE_LIMIT_CACHE_URL names, and each turned off by 0:
+# - per client key, INGEST_RATE_LIMIT ingestion requests per INGEST_RATE_LIMIT_WINDOW seconds;
+# - per IP address, AUTH_FAILURE_RATE_LIMIT failed authentications (a wrong client key or API
+#   token, a failed admin login) per AUTH_FAILURE_RATE_LIMIT_WINDOW seconds, after which that
+#   address's wrong keys and tokens get 429 and its logins are refused until the window ends;
+# - per client key or staff user, API_READ_RATE_LIMIT API reads per API_READ_RATE_LIMIT_WINDOW.
+INGEST_RATE_LIMIT = env_int("INGEST_RATE_LIMIT", 0 if DEBUG else 1200, minimum=0)
+INGEST_RATE_LIMIT_WINDOW = env_int("INGEST_RATE_LIMIT_WINDOW", 60, minimum=1)
+AUTH_FAILURE_RATE_LIMIT = env_int("AUTH_FAILURE_RATE_LIMIT", 0 if DEBUG else 20, minimum=0)
+AUTH_FAILURE_RATE_LIMIT_WINDOW = env_int("AUTH_FAILURE_RATE_LIMIT_WINDOW", 300, minimum=1)
+API_READ_RATE_LIMIT = env_int("API_READ_RATE_LIMIT", 0 if DEBUG else 600, minimum=0)
+API_READ_RATE_LIMIT_WINDOW = env_int("API_READ_RATE_LIMIT_WINDOW", 60, minimum=1)
+# Behind a proxy every request comes from the proxy's address: name the header it sets with the
+# client's address (nginx: proxy_set_header X-Real-IP $remote_addr). Only a header the proxy
+# always overwrites: a client could otherwise pick its own address.
+RATE_LIMIT_CLIENT_IP_HEADER = env_str("RATE_LIMIT_CLIENT_IP_HEADER")
+
+
+def _rate_limit_store(url: str) -> tuple[str, dict]:
+    """Where rate limits are counted: "database" (a table of CHM's own database, shared by
+    every worker and machine; production's default) or "cache" (the cache returned)."""
+    in_process = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "ratelimit",
+    }
+    if not url:
+        url = "locmem://" if DEBUG else "database://"
+    if url == "database://":
+        return "database", in_process
+    if url == "locmem://":
+        return "cache", in_process
+    if url.startswith(("redis://", "rediss://")):
+        # Needs the redis package (pip install redis); INCR keeps the count atomic.
+        return "cache", {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    raise ImproperlyConfigured(
+        "RATE_LIMIT_CACHE_URL must be database://, a redis:// URL or locmem:// (or unset)."
+    )
+
+
+RATE_LIMIT_STORE, _rate_limit_cache = _rate_limit_store(env_str("RATE_LIMIT_CACHE_URL"))
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": _rate_limit_cache,
+}
+
+
+# --- Reporting (dashboard views) ----------------------------------------------------------
+
+# The read-only database role that Grafana and Metabase use: it can read the views of the
+# schema `reporting` and nothing else. Created by migration runs/0002; without a password it
+# is created NOLOGIN (see docs/dashboards.md to give it one later).
+CHM_REPORTING_ROLE = env_str("CHM_REPORTING_ROLE", "chm_reporting")
+CHM_REPORTING_PASSWORD = env_str("CHM_REPORTING_PASSWORD")
 
 
 # --- Alerts and notifications ---------------------------------------------------------------
@@ -258,6 +345,10 @@ GRAFANA_URL = env_str("GRAFANA_URL").rstrip("/")
 # (MB_EMBEDDING_SECRET_KEY there) and the ids `manage.py setup_metabase` prints.
 METABASE_SITE_URL = env_str("METABASE_SITE_URL").rstrip("/")
 METABASE_SECRET_KEY = env_str("METABASE_SECRET_KEY")
+if METABASE_SECRET_KEY and not re.fullmatch(r"[0-9a-fA-F]{64}", METABASE_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "METABASE_SECRET_KEY must be Metabase's embedding secret: 64 hexadecimal characters."
+    )
 METABASE_DASHBOARD_BUSINESS = env_int("METABASE_DASHBOARD_BUSINESS", 0)
 METABASE_DASHBOARD_OPERATIONS = env_int("METABASE_DASHBOARD_OPERATIONS", 0)
 # Where `setup_metabase --ids-file` writes the dashboard ids, read when the two settings
@@ -265,20 +356,12 @@ METABASE_DASHBOARD_OPERATIONS = env_int("METABASE_DASHBOARD_OPERATIONS", 0)
 METABASE_DASHBOARD_IDS_FILE = env_str("METABASE_DASHBOARD_IDS_FILE")
 # CHM draws both dashboards itself; once Metabase is configured, its embedded dashboards
 # show "beside" CHM's panels or "instead" of them.
-METABASE_EMBED_MODE = env_str("METABASE_EMBED_MODE", "beside")
-if METABASE_EMBED_MODE not in ("beside", "instead"):
-    raise ImproperlyConfigured("METABASE_EMBED_MODE must be beside or instead.")
+METABASE_EMBED_MODE = env_choice("METABASE_EMBED_MODE", "beside", ("beside", "instead"))
 # Embed tokens are signed per page view; a copied URL stops working after this many seconds.
-METABASE_EMBED_TTL_SECONDS = env_int("METABASE_EMBED_TTL_SECONDS", 600)
-if METABASE_SECRET_KEY and not re.fullmatch(r"[0-9a-fA-F]{64}", METABASE_SECRET_KEY):
-    raise ImproperlyConfigured(
-        "METABASE_SECRET_KEY must be Metabase's embedding secret: 64 hexadecimal characters."
-    )
-if not 60 <= METABASE_EMBED_TTL_SECONDS <= 3600:
-    raise ImproperlyConfigured("METABASE_EMBED_TTL_SECONDS must be between 60 and 3600.")
+METABASE_EMBED_TTL_SECONDS = env_int("METABASE_EMBED_TTL_SECONDS", 600, minimum=60, maximum=3600)
 
 
-# --- Operations: security, database faults, rate limit, metrics, request logs, replica ------
+# --- Security: HTTPS, cookies, Content-Security-Policy ---------------------------------------
 # docs/operations.md explains each group; docs/production.env is a complete production set.
 
 # Cookies travel over HTTPS only outside development. HSTS and the proxy header are opt-in:
@@ -292,8 +375,9 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-if env_bool("SECURE_PROXY_SSL_HEADER", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
+)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -305,10 +389,6 @@ SESSION_COOKIE_HTTPONLY = True
 # package, its start-up script included) load scripts and styles from CHM itself, and Swagger
 # UI its icons as data: images. Nothing inline runs, so an injected <script> cannot either.
 # The dashboards page frames Metabase when it is configured.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "csp.middleware.CSPMiddleware",
-)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [csp_constants.SELF],
@@ -324,141 +404,29 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# A stopped PostgreSQL refuses connections at once; an unreachable one is bounded by
-# DB_CONNECT_TIMEOUT (libpq's floor is 2 s) and a slow or blocked statement by the timeouts
-# below, so that a worker answers 503 instead of hanging until gunicorn kills it.
-DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 10_000)
-DB_LOCK_TIMEOUT_MS = env_int("DB_LOCK_TIMEOUT_MS", 3_000)
 
-
-# The ingestion statements are sent as prepared statements (runs/ingest.py): PostgreSQL parses
-# and plans them once per connection instead of on every request. psycopg prepares nothing
-# while prepare_threshold is None, which is Django's default; the ORM's client-side binding never
-# prepares whatever the threshold, so only the statements that ask for it are affected. Turn it
-# off behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode
-# before 1.21).
-DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
-
-
-def _database_options(options: dict) -> dict:
-    server_settings = (
-        f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS} -c lock_timeout={DB_LOCK_TIMEOUT_MS}"
-    )
-    options = {**options, "options": f"{options.get('options', '')} {server_settings}".strip()}
-    if DB_PREPARED_STATEMENTS:
-        options.setdefault("prepare_threshold", 5)
-    return options
-
-
-# django-prometheus's backend (Django's PostgreSQL backend that also counts queries, connection
-# attempts and errors by type), with a health check that needs no round trip while the
-# connection is idle and sound (chm_project/postgresql/base.py).
-DATABASES["default"]["ENGINE"] = "chm_project.postgresql"
-DATABASES["default"]["OPTIONS"] = _database_options(DATABASES["default"]["OPTIONS"])
-
-# Read scaling: pages read clients, pipelines, runs, alert rules and the reporting views from
-# a streaming replica; every write, the ingestion path, sessions and the admin stay on the
-# primary (chm_project/db_router.py).
-DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
-if DATABASE_REPLICA_URL:
-    DATABASES["replica"] = dj_database_url.parse(
-        DATABASE_REPLICA_URL,
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
-    )
-    DATABASES["replica"]["ENGINE"] = "chm_project.postgresql"
-    DATABASES["replica"]["OPTIONS"] = _database_options(
-        {"connect_timeout": env_int("DB_CONNECT_TIMEOUT", 2)}
-        | DATABASES["replica"].get("OPTIONS", {})
-    )
-    # The test suite has one database; the replica alias reads the same one there.
-    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
-DATABASE_ROUTERS = ["chm_project.db_router.ReplicaRouter"]
-
-# Rate limits (runs/throttling.py, docs/operations.md), each counted in fixed windows in the
-# store RATE_LIMIT_CACHE_URL names, and each turned off by 0:
-# - per client key, INGEST_RATE_LIMIT ingestion requests per INGEST_RATE_LIMIT_WINDOW seconds;
-# - per IP address, AUTH_FAILURE_RATE_LIMIT failed authentications (a wrong client key or API
-#   token, a failed admin login) per AUTH_FAILURE_RATE_LIMIT_WINDOW seconds, after which that
-#   address's wrong keys and tokens get 429 and its logins are refused until the window ends;
-# - per client key or staff user, API_READ_RATE_LIMIT API reads per API_READ_RATE_LIMIT_WINDOW.
-INGEST_RATE_LIMIT = env_int("INGEST_RATE_LIMIT", 0 if DEBUG else 1200)
-INGEST_RATE_LIMIT_WINDOW = env_int("INGEST_RATE_LIMIT_WINDOW", 60)
-AUTH_FAILURE_RATE_LIMIT = env_int("AUTH_FAILURE_RATE_LIMIT", 0 if DEBUG else 20)
-AUTH_FAILURE_RATE_LIMIT_WINDOW = env_int("AUTH_FAILURE_RATE_LIMIT_WINDOW", 300)
-API_READ_RATE_LIMIT = env_int("API_READ_RATE_LIMIT", 0 if DEBUG else 600)
-API_READ_RATE_LIMIT_WINDOW = env_int("API_READ_RATE_LIMIT_WINDOW", 60)
-for _limit in ("INGEST_RATE_LIMIT", "AUTH_FAILURE_RATE_LIMIT", "API_READ_RATE_LIMIT"):
-    if globals()[_limit] < 0 or globals()[f"{_limit}_WINDOW"] < 1:
-        raise ImproperlyConfigured(f"{_limit} must be 0 or more and its window at least 1 second.")
-# Behind a proxy every request comes from the proxy's address: name the header it sets with the
-# client's address (nginx: proxy_set_header X-Real-IP $remote_addr). Only a header the proxy
-# always overwrites: a client could otherwise pick its own address.
-RATE_LIMIT_CLIENT_IP_HEADER = env_str("RATE_LIMIT_CLIENT_IP_HEADER")
-
-
-def _rate_limit_store(url: str) -> tuple[str, dict]:
-    """Where rate limits are counted: "database" (a table of CHM's own database, shared by
-    every worker and machine; production's default) or "cache" (the cache returned)."""
-    in_process = {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "ratelimit",
-    }
-    if not url:
-        url = "locmem://" if DEBUG else "database://"
-    if url == "database://":
-        return "database", in_process
-    if url == "locmem://":
-        return "cache", in_process
-    if url.startswith(("redis://", "rediss://")):
-        # Needs the redis package (pip install redis); INCR keeps the count atomic.
-        return "cache", {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    raise ImproperlyConfigured(
-        "RATE_LIMIT_CACHE_URL must be database://, a redis:// URL or locmem:// (or unset)."
-    )
-
-
-RATE_LIMIT_STORE, _rate_limit_cache = _rate_limit_store(env_str("RATE_LIMIT_CACHE_URL"))
-
-# DRF applies the throttles to every API view: one counts client-key POSTs (ingestion), the
-# other reads.
-REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
-    "runs.throttling.IngestRateThrottle",
-    "runs.throttling.ApiReadThrottle",
-]
-
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "ratelimit": _rate_limit_cache,
-}
+# --- Metrics and logs -----------------------------------------------------------------------
 
 # Prometheus metrics at /metrics. Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes every
 # worker write its samples to that directory and /metrics sum them (chm_project/gunicorn_conf.py).
 # With METRICS_TOKEN set, /metrics wants "Authorization: Bearer <token>".
 METRICS_TOKEN = env_str("METRICS_TOKEN")
-if env_str("PROMETHEUS_MULTIPROC_DIR"):
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+if PROMETHEUS_MULTIPROC_DIR:
     # Management commands (migrate, prune_runs) count their queries there too, before or
     # without gunicorn having created the directory.
-    Path(env_str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
-INSTALLED_APPS += ["django_prometheus"]
-MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    # Outermost after the metrics clock, so the logged duration covers every other layer.
-    "chm_project.middleware.RequestLogMiddleware",
-    "chm_project.middleware.IngestMetricsMiddleware",
-    *MIDDLEWARE,
-    "chm_project.middleware.DatabaseUnavailableMiddleware",
-    "chm_project.middleware.DatabaseRefusedValueMiddleware",
-    "chm_project.middleware.ReplicaReadsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
-]
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 # One JSON line per request on stdout (logger "chm.requests") when REQUEST_LOG_JSON is on.
 REQUEST_LOG_JSON = env_bool("REQUEST_LOG_JSON", False)
-LOGGING.setdefault("formatters", {})["bare"] = {"format": "%(message)s"}
-LOGGING["handlers"]["requests"] = {"class": "logging.StreamHandler", "formatter": "bare"}
-LOGGING.setdefault("loggers", {})["chm.requests"] = {
-    "handlers": ["requests"],
-    "level": "INFO",
-    "propagate": False,
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"bare": {"format": "%(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "requests": {"class": "logging.StreamHandler", "formatter": "bare"},
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"chm.requests": {"handlers": ["requests"], "level": "INFO", "propagate": False}},
 }

@@ -5,9 +5,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views import defaults
 
+from api import throttling
+from chm_project.health import healthz
 from chm_project.metrics import metrics_view
-from runs import throttling
-from runs.api.views import healthz
 
 admin.site.site_header = "CHM administration"
 admin.site.site_title = "CHM"
@@ -16,7 +16,7 @@ admin.site.index_title = "Clients, pipelines, runs and alert rules"
 
 def admin_login(request: HttpRequest, **kwargs) -> HttpResponse:
     """The admin's login, counting failed attempts per address with the API's wrong keys
-    (runs/throttling.py): past AUTH_FAILURE_RATE_LIMIT the address gets 429 until the window
+    (api/throttling.py): past AUTH_FAILURE_RATE_LIMIT the address gets 429 until the window
     ends, and no password is checked meanwhile."""
     if request.method == "POST":
         wait = throttling.authentication_blocked(request)
@@ -50,8 +50,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("dashboards/", include("dashboards.urls")),
     path("metrics", metrics_view, name="metrics"),
-    path("api/", include("runs.api.urls")),
+    path("api/", include("api.urls")),
     path("healthz", healthz, name="healthz"),
     # Staff pages: overview, clients, pipelines, runs, flaky, changes, freshness, governance.
-    path("", include("runs.urls")),
+    path("", include("web.urls")),
 ]

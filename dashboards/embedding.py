@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,9 +22,6 @@ from django.conf import settings
 from dashboards.catalog import DASHBOARDS_BY_KEY
 
 logger = logging.getLogger(__name__)
-# Metabase's embedding secret is 256 bits written as 64 hexadecimal characters; it signs with
-# the text itself (HS256), so CHM does the same.
-SECRET_KEY_PATTERN = re.compile(r"[0-9a-fA-F]{64}")
 CLIENT_PARAMETER = "client"
 
 
@@ -76,6 +72,7 @@ def sign_dashboard_token(
         "params": {CLIENT_PARAMETER: client_slug if client_slug else []},
         "exp": issued_at + ttl_seconds,
     }
+    # Metabase signs with its secret's text itself (64 hexadecimal characters), so CHM does too.
     return jwt.encode(payload, secret_key, algorithm="HS256")
 
 

@@ -1,4 +1,4 @@
-"""A panel's rows drawn on the server: bar charts for time series (runs.charts, the pages'
+"""A panel's rows drawn on the server: bar charts for time series (common.charts, the pages'
 own), a figure for a stat, a table for the rest. No JavaScript; every chart keeps its text
 alternative (the bars' tooltips, a summary) and its rows download as CSV.
 
@@ -18,11 +18,11 @@ from decimal import Decimal
 
 from django.utils.safestring import SafeString
 
+from common import charts
+from common.formats import percent, seconds, to_the_minute
+from common.html import html_rows
 from dashboards.catalog import Panel, column_unit
 from dashboards.selectors import PanelData
-from runs import charts
-from runs.templatetags.chm_format import percent, seconds, to_the_minute
-from runs.templatetags.chm_rows import html_rows
 
 # Series colours (static/css/chm.css, .series-0 …); more series than these reuse them.
 SERIES_COLOURS = 8

@@ -17,11 +17,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, connections, router, transaction
 
-from chm_project.db_router import read_alias
+from common.csv_export import CHUNK_ROWS
 from dashboards.catalog import CLIENT_VARIABLE_SQL, Panel, native_sql
-from runs.csv_export import CHUNK_ROWS
+from runs.reporting import PipelineLatestStatus
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ class PanelData:
 
 def reporting_alias() -> str:
     """The database the dashboards read: the replica for page requests when there is one,
-    as for the pages (the reporting views belong to the runs app)."""
-    return read_alias("runs")
+    as for the pages (the database router's choice for the reporting views' models)."""
+    return router.db_for_read(PipelineLatestStatus)
 
 
 @contextlib.contextmanager
@@ -106,7 +106,7 @@ def panel_data(panel: Panel, filters: DashboardFilters, *, alias: str, limit: in
 
 def panel_rows(panel: Panel, filters: DashboardFilters, *, alias: str) -> Iterator[Sequence]:
     """Every row of the panel, read through a server-side cursor a chunk at a time, for a
-    download streamed after the view has returned (runs.csv_export)."""
+    download streamed after the view has returned (common.csv_export)."""
     with as_reporting_role(alias), connections[alias].chunked_cursor() as cursor:
         cursor.execute(native_sql(panel), filters.parameters())
         while rows := cursor.fetchmany(CHUNK_ROWS):

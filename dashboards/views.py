@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from common.csv_export import CsvTable, csv_response
 from dashboards.catalog import DASHBOARDS, DASHBOARDS_BY_KEY, Dashboard
 from dashboards.embedding import (
     embedded_dashboard,
@@ -27,8 +28,7 @@ from dashboards.embedding import (
 from dashboards.forms import QUICK_RANGES, DashboardFilterForm
 from dashboards.rendering import panel_view
 from dashboards.selectors import client_options, panel_data, panel_rows, reporting_alias
-from runs.authentication import staff_page
-from runs.csv_export import CsvTable, csv_response
+from runs.permissions import staff_page
 
 logger = logging.getLogger(__name__)
 

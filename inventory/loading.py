@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ import yaml
 from django.db import IntegrityError, models, transaction
 from rest_framework import serializers
 
-from alerts.models import AlertRule, Channel, RuleKind, Severity
 from inventory.models import Client, Pipeline, Platform, pipeline_slug_validator
 
 FORMAT_VERSION = 1
@@ -59,14 +58,14 @@ class LoadResult:
 
     def summary(self) -> str:
         parts = []
-        for entity in ("clients", "pipelines", "alert_rules"):
+        for entity in ("clients", "pipelines", *_CLIENT_SECTIONS):
             counts = self.counts.get(entity, Counter())
             detail = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
             parts.append(f"{entity.replace('_', ' ')}: {detail or 'none'}")
         return "; ".join(parts)
 
 
-class _StrictSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
     """Refuses unknown keys: in a reviewed file a typo must not pass silently."""
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
@@ -85,7 +84,7 @@ class _StrictSerializer(serializers.Serializer):
         return value
 
 
-class PipelineInput(_StrictSerializer):
+class PipelineInput(StrictSerializer):
     slug = serializers.CharField(max_length=200, validators=[pipeline_slug_validator])
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     platform = serializers.ChoiceField(choices=Platform.choices, default=Platform.CUSTOM)
@@ -98,48 +97,45 @@ class PipelineInput(_StrictSerializer):
     is_active = serializers.BooleanField(default=True)
 
 
-class AlertRuleInput(_StrictSerializer):
-    name = serializers.CharField(max_length=200)
-    pipeline = serializers.CharField(max_length=200, required=False, default=None, allow_null=True)
-    kind = serializers.ChoiceField(choices=RuleKind.choices)
-    threshold = serializers.IntegerField(min_value=1)
-    window_minutes = serializers.IntegerField(
-        min_value=1, required=False, default=None, allow_null=True
-    )
-    min_runs = serializers.IntegerField(min_value=1, required=False, default=None, allow_null=True)
-    severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.WARNING)
-    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.EMAIL)
-    target = serializers.CharField(max_length=500)
-    is_enabled = serializers.BooleanField(default=True)
+@dataclass(frozen=True)
+class ClientSection:
+    """A list under each client that an app above inventory loads, so that inventory imports
+    none of them: alerts adds ``alert_rules`` (alerts/apps.py).
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        # The same check as the admin's: webhooks are http(s) URLs, emails real addresses.
-        target_errors = AlertRule.target_errors(attrs["channel"], attrs["target"])
-        if target_errors:
-            raise serializers.ValidationError({"target": target_errors})
-        if attrs["kind"] == RuleKind.FAILURE_RATE:
-            errors = {}
-            if attrs["threshold"] > 100:
-                errors["threshold"] = "A failure rate is a percentage: at most 100."
-            if attrs["window_minutes"] is None:
-                errors["window_minutes"] = "A failure-rate rule needs a window."
-            if attrs["min_runs"] is None:
-                errors["min_runs"] = "A failure-rate rule needs a minimum number of runs."
-            if errors:
-                raise serializers.ValidationError(errors)
-        return attrs
+    ``check(client_slug, items, pipeline_slugs)`` returns what no single field can see, each
+    error located within the list (``(2, "pipeline")``); ``pipeline_slugs`` are the client's
+    pipelines, in the document or stored. ``load(client, pipelines, items)`` writes the items
+    in the loader's transaction, ``pipelines`` being the document's by slug, and returns each
+    item's outcome (created, updated or unchanged)."""
+
+    key: str
+    item: type[serializers.Serializer]
+    check: Callable[[str, list[dict[str, Any]], set[str]], list[tuple[PathKey, str]]]
+    load: Callable[[Client, dict[str, Pipeline], list[dict[str, Any]]], Iterable[str]]
 
 
-class ClientInput(_StrictSerializer):
+_CLIENT_SECTIONS: dict[str, ClientSection] = {}
+
+
+def add_client_section(section: ClientSection) -> None:
+    _CLIENT_SECTIONS[section.key] = section
+
+
+class ClientInput(StrictSerializer):
     slug = serializers.SlugField(max_length=100)
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     is_active = serializers.BooleanField(default=True)
     auto_register_pipelines = serializers.BooleanField(default=False)
     pipelines = PipelineInput(many=True, required=False, default=list)
-    alert_rules = AlertRuleInput(many=True, required=False, default=list)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for key, section in _CLIENT_SECTIONS.items():
+            fields[key] = section.item(many=True, required=False, default=list)
+        return fields
 
 
-class InventoryInput(_StrictSerializer):
+class InventoryInput(StrictSerializer):
     version = serializers.ChoiceField(choices=[FORMAT_VERSION], default=FORMAT_VERSION)
     clients = ClientInput(many=True, allow_empty=True)
 
@@ -190,7 +186,7 @@ def load_inventory(
 
 
 def _load_client(data: dict[str, Any], result: LoadResult) -> None:
-    client, outcome = _upsert(
+    client, outcome = upsert(
         Client,
         lookup={"slug": data["slug"]},
         values={
@@ -203,27 +199,17 @@ def _load_client(data: dict[str, Any], result: LoadResult) -> None:
     pipelines = {}
     for pipeline_data in data["pipelines"]:
         values = {key: value for key, value in pipeline_data.items() if key != "slug"}
-        pipeline, outcome = _upsert(
+        pipeline, outcome = upsert(
             Pipeline, lookup={"client": client, "slug": pipeline_data["slug"]}, values=values
         )
         pipelines[pipeline.slug] = pipeline
         result.count("pipelines", outcome)
-    for rule_data in data["alert_rules"]:
-        pipeline_slug = rule_data["pipeline"]
-        pipeline = None
-        if pipeline_slug is not None:
-            pipeline = pipelines.get(pipeline_slug) or Pipeline.objects.get(
-                client=client, slug=pipeline_slug
-            )
-        values = {key: value for key, value in rule_data.items() if key != "name"}
-        values["pipeline"] = pipeline
-        _, outcome = _upsert(
-            AlertRule, lookup={"client": client, "name": rule_data["name"]}, values=values
-        )
-        result.count("alert_rules", outcome)
+    for key, section in _CLIENT_SECTIONS.items():
+        for outcome in section.load(client, pipelines, data[key]):
+            result.count(key, outcome)
 
 
-def _upsert(
+def upsert(
     model: type[models.Model], *, lookup: dict[str, Any], values: dict[str, Any]
 ) -> tuple[models.Model, str]:
     """Create, or update only the fields that differ (so ``updated_at`` means a real change)."""
@@ -240,7 +226,7 @@ def _upsert(
 
 
 def _cross_check(data: dict[str, Any]) -> list[tuple[PathKey, str]]:
-    """Errors no single field can see: duplicates, and rules naming unknown pipelines."""
+    """Errors no single field can see: duplicate slugs, and those of the client sections."""
     errors: list[tuple[PathKey, str]] = []
     seen_clients: dict[str, int] = {}
     for c, client in enumerate(data["clients"]):
@@ -260,37 +246,14 @@ def _cross_check(data: dict[str, Any]) -> list[tuple[PathKey, str]]:
                     (here + ("pipelines", p, "slug"), "Duplicate pipeline slug in this client.")
                 )
             slugs.setdefault(pipeline["slug"], p)
-        existing = set(
+        known = slugs.keys() | set(
             Pipeline.objects.filter(client__slug=client["slug"]).values_list("slug", flat=True)
         )
-        names: set[str] = set()
-        for r, rule in enumerate(client["alert_rules"]):
-            if rule["name"] in names:
-                errors.append(
-                    (here + ("alert_rules", r, "name"), "Duplicate rule name in this client.")
-                )
-            names.add(rule["name"])
-            if rule["pipeline"] is not None and rule["pipeline"] not in slugs.keys() | existing:
-                errors.append(
-                    (
-                        here + ("alert_rules", r, "pipeline"),
-                        f"Unknown pipeline {rule['pipeline']!r}: not in this client's pipelines.",
-                    )
-                )
-        ambiguous = (
-            AlertRule.objects.filter(client__slug=client["slug"], name__in=names)
-            .values_list("name", flat=True)
-            .order_by("name")
-        )
-        counted = Counter(ambiguous)
-        for r, rule in enumerate(client["alert_rules"]):
-            if counted[rule["name"]] > 1:
-                errors.append(
-                    (
-                        here + ("alert_rules", r, "name"),
-                        "Several existing rules of this client have this name; rename them first.",
-                    )
-                )
+        for key, section in _CLIENT_SECTIONS.items():
+            errors.extend(
+                (here + (key, *where), message)
+                for where, message in section.check(client["slug"], client[key], known)
+            )
     return errors
 
 

@@ -200,7 +200,7 @@ class PipelineState(models.Model):
     # Q5's what-changed window as of changes_as_of: the success-or-failed runs in the 7 days
     # before it and the 7 before those (bounds as computed then), their counts and the p95
     # durations of their successes, and the start of the oldest run of the last 7 and of the
-    # 14 days, which say until when the figures hold (runs/sql/change_windows_v1.sql). All
+    # 14 days, which say until when the figures hold (runs/sql/functions/runs_change_window.sql). All
     # NULL until runs_refresh_change_windows computes them, and again whenever runs change.
     changes_as_of = models.DateTimeField(null=True)
     # When a run of the window may first have crossed its edge: the refresh's queue.

@@ -1,6 +1,6 @@
 """Read-only models over the dashboard views of schema ``reporting`` (docs/dashboards.md).
 
-The views are created by migration (runs/sql/*.sql); these unmanaged models only let pages and
+The views are created by migration (runs/sql/views/, runs/sql/manifest.toml); these unmanaged models only let pages and
 APIs read them as QuerySets. makemigrations does not track their fields, so a contract test
 compares each model with its view's columns.
 """

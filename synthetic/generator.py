@@ -76,7 +76,7 @@ ERRORS = (
     "OutOfMemoryError: Java heap space",
     "Permission denied on bucket",
 )
-# The sender's own spelling of a status, per platform (CHM maps them; DESIGN.md).
+# The sender's own spelling of a status, per platform (CHM maps them: runs/statuses.py).
 SPELLINGS = {
     "dagster": {"success": "SUCCESS", "failed": "FAILURE", "running": "STARTED"},
     "prefect": {"success": "COMPLETED", "failed": "CRASHED", "canceled": "CANCELLED"},
@@ -405,20 +405,11 @@ def _plan_runs(
             status = "success"
         if status == "skipped":
             seconds = 0
+        finish: dt.datetime | None = run_start + dt.timedelta(seconds=seconds)
         if plan.role == "stuck" and remaining == 1:
             # Started hours before the end and never heard of again.
             run_start = ANCHOR - dt.timedelta(hours=STUCK_HOURS_BEFORE_END)
-            plan.runs.append(
-                PlannedRun(
-                    pipeline=plan.slug,
-                    client=plan.client,
-                    external_run_id=_external_id(rng, plan, n),
-                    start=run_start,
-                    status="running",
-                    finish=None,
-                )
-            )
-            continue
+            status, finish, error = "running", None, ""
         plan.runs.append(
             PlannedRun(
                 pipeline=plan.slug,
@@ -426,7 +417,7 @@ def _plan_runs(
                 external_run_id=_external_id(rng, plan, n),
                 start=run_start,
                 status=status,
-                finish=run_start + dt.timedelta(seconds=seconds),
+                finish=finish,
                 error=error,
             )
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import Counter
 from typing import Any
 
 from django.db import connection
@@ -369,10 +368,3 @@ def _scenario(name: str, view: str, expected: Any, found: Any) -> dict[str, Any]
         "found": found,
         "ok": expected == found,
     }
-
-
-def outcome_counts(summaries: list[dict[str, int]]) -> dict[str, int]:
-    totals: Counter[str] = Counter()
-    for summary in summaries:
-        totals.update(summary)
-    return dict(sorted(totals.items()))

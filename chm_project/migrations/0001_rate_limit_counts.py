@@ -1,4 +1,4 @@
-"""The table production counts rate limits in (runs/throttling.py): one row per key and
+"""The table production counts rate limits in (api/throttling.py): one row per key and
 window, incremented by one statement. UNLOGGED: a count lives for a window of minutes, so it
 is not worth a write-ahead-log flush per request, and a crash that empties the table only
 restarts the windows."""

@@ -10,12 +10,12 @@ from django.conf import settings
 from django.db import migrations
 from psycopg import sql
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
 
 
-def view(name: str, version: int) -> migrations.RunSQL:
+def view(name: str, file_name: str) -> migrations.RunSQL:
     return migrations.RunSQL(
-        sql=(SQL_DIR / f"{name}_v{version}.sql").read_text(),
+        sql=(SQL_DIR / f"{file_name}.sql").read_text(),
         reverse_sql=f"DROP VIEW reporting.{name}",
     )
 
@@ -39,18 +39,18 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        view("q01_failures_over_time", 1),
+        view("q01_failures_over_time", "q01_failures_over_time_v1"),
         # Q3 and Q9 read Q2's definition of the latest status, so that they always agree.
-        view("q02_pipeline_latest_status", 1),
-        view("q03_client_health", 1),
-        view("q04_weekly_trend", 1),
-        view("q05_what_changed", 1),
-        view("q06_triage", 1),
-        view("q07_flaky_ranking", 1),
-        view("q08_platform_failure_rates", 1),
-        view("q08_platform_failure_daily", 1),
-        view("q09_freshness_and_stuck", 1),
-        view("q10_governance", 1),
-        view("q10_governance_by_client", 1),
+        view("q02_pipeline_latest_status", "q02_pipeline_latest_status_v1"),
+        view("q03_client_health", "q03_client_health_v1"),
+        view("q04_weekly_trend", "q04_weekly_trend"),
+        view("q05_what_changed", "q05_what_changed_v1"),
+        view("q06_triage", "q06_triage_v1"),
+        view("q07_flaky_ranking", "q07_flaky_ranking_v1"),
+        view("q08_platform_failure_rates", "q08_platform_failure_rates_v1"),
+        view("q08_platform_failure_daily", "q08_platform_failure_daily_v1"),
+        view("q09_freshness_and_stuck", "q09_freshness_and_stuck"),
+        view("q10_governance", "q10_governance"),
+        view("q10_governance_by_client", "q10_governance_by_client"),
         migrations.RunPython(grant_select, migrations.RunPython.noop),
     ]

@@ -15,6 +15,14 @@ from django.db import migrations, models
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 VIEWS = ("q02_pipeline_latest_status", "q06_triage", "q07_flaky_ranking")
+# pipeline_state_v1.sql, as one file per object: applied in this order, the same text.
+PIPELINE_STATE_V1 = (
+    "functions/runs_refresh_pipeline_state_v1.sql",
+    "functions/runs_run_changed_v1.sql",
+    "triggers/runs_run_inserted_state.sql",
+    "triggers/runs_run_updated_state.sql",
+    "triggers/runs_run_deleted_state.sql",
+)
 
 DROP_STATE_TRIGGERS = """
 DROP TRIGGER runs_run_inserted_state ON runs_run;
@@ -29,9 +37,13 @@ DROP FUNCTION runs_refresh_pipeline_state(bigint[]);
 BACKFILL = "SELECT runs_refresh_pipeline_state(array_agg(id ORDER BY id)) FROM inventory_pipeline"
 
 
+def sql_files(names: tuple[str, ...]) -> str:
+    return "".join((SQL_DIR / name).read_text() for name in names)
+
+
 def replace_view(name: str, version: int) -> str:
     """A view's SQL file as CREATE OR REPLACE: views reading it (Q3, Q9) stay in place."""
-    text = (SQL_DIR / f"{name}_v{version}.sql").read_text()
+    text = (SQL_DIR / "views" / f"{name}_v{version}.sql").read_text()
     return text.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
 
 
@@ -94,9 +106,7 @@ class Migration(migrations.Migration):
                 ("refreshed_at", models.DateTimeField()),
             ],
         ),
-        migrations.RunSQL(
-            sql=(SQL_DIR / "pipeline_state_v1.sql").read_text(), reverse_sql=DROP_STATE_TRIGGERS
-        ),
+        migrations.RunSQL(sql=sql_files(PIPELINE_STATE_V1), reverse_sql=DROP_STATE_TRIGGERS),
         migrations.RunSQL(sql=BACKFILL, reverse_sql=migrations.RunSQL.noop),
         *(
             migrations.RunSQL(sql=replace_view(name, 2), reverse_sql=replace_view(name, 1))

@@ -15,11 +15,29 @@ from django.db import migrations, models
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 
+# daily_rollup_invalidation_v1.sql, as one file per object: applied in this order, the same text.
+DAILY_ROLLUP_INVALIDATION_V1 = (
+    "functions/runs_rollup_lock_key.sql",
+    "functions/runs_rollup_refreshable_days.sql",
+    "functions/runs_rollup_lock_days_shared_v1.sql",
+    "functions/runs_rollup_invalidate_days_v1.sql",
+    "functions/runs_run_invalidate_rollup.sql",
+    "triggers/runs_run_rollup_after_insert.sql",
+    "triggers/runs_run_rollup_after_update.sql",
+    "triggers/runs_run_rollup_after_delete.sql",
+    "functions/runs_rollup_invalidate_all_v1.sql",
+    "functions/runs_run_truncated_invalidate_rollup.sql",
+    "triggers/runs_run_rollup_after_truncate.sql",
+    "functions/inventory_pipeline_invalidate_rollup.sql",
+    "triggers/inventory_pipeline_rollup_after_update.sql",
+)
+
+
 def sql_file(name: str, version: int) -> str:
-    return (SQL_DIR / f"{name}_v{version}.sql").read_text()
+    return (SQL_DIR / "views" / f"{name}_v{version}.sql").read_text()
 
 
-INVALIDATION = sql_file("daily_rollup_invalidation", 1)
+INVALIDATION = "".join((SQL_DIR / name).read_text() for name in DAILY_ROLLUP_INVALIDATION_V1)
 DROP_INVALIDATION = """
 DROP TRIGGER inventory_pipeline_rollup_after_update ON inventory_pipeline;
 DROP FUNCTION inventory_pipeline_invalidate_rollup();

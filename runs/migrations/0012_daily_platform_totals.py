@@ -31,8 +31,12 @@ def function_from(file_name: str, function: str) -> str:
 
 
 INVALIDATION_V1 = "\n\n".join(
-    function_from("daily_rollup_invalidation_v1.sql", name)
+    function_from(f"functions/{name}_v1.sql", name)
     for name in ("runs_rollup_invalidate_days", "runs_rollup_invalidate_all")
+)
+# daily_rollup_invalidation_v2.sql, as one file per object: applied in this order, the same text.
+INVALIDATION_V2 = sql_file("functions/runs_rollup_invalidate_days_v2.sql") + sql_file(
+    "functions/runs_rollup_invalidate_all_v2.sql"
 )
 
 # The totals of the days rolled up before this migration, from their counts. Writers of runs,
@@ -87,12 +91,10 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunSQL(
-            sql=sql_file("daily_rollup_invalidation_v2.sql"), reverse_sql=INVALIDATION_V1
-        ),
+        migrations.RunSQL(sql=INVALIDATION_V2, reverse_sql=INVALIDATION_V1),
         migrations.RunSQL(sql=FILL_TOTALS, reverse_sql=migrations.RunSQL.noop),
         migrations.RunSQL(
-            sql=sql_file("q01_failures_per_day_v1.sql"),
+            sql=sql_file("views/q01_failures_per_day.sql"),
             reverse_sql="DROP VIEW reporting.q01_failures_per_day",
         ),
         migrations.RunPython(grant_select, migrations.RunPython.noop),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.db import migrations
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
 
 
 def view_definition(name: str, version: int) -> str:

@@ -27,6 +27,17 @@ def function_from(file_name: str, function: str) -> str:
     return text[start:end] + "\n"
 
 
+# change_windows_v1.sql, as one file per object: applied in this order, the same text.
+CHANGE_WINDOWS_V1 = (
+    "functions/runs_lock_pipeline_states.sql",
+    "functions/runs_refresh_pipeline_state_v3.sql",
+    "functions/runs_change_window.sql",
+    "functions/runs_change_window_is_current.sql",
+    "functions/runs_refresh_change_windows.sql",
+    "functions/runs_run_truncated_state.sql",
+    "triggers/runs_run_state_after_truncate.sql",
+)
+
 CURRENT_CHECK = (
     "runs_change_window_is_current("
     "timestamptz, timestamptz, timestamptz, timestamptz, timestamptz, timestamptz)"
@@ -147,15 +158,17 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunSQL(
-            sql=(SQL_DIR / "change_windows_v1.sql").read_text(),
+            sql="".join((SQL_DIR / name).read_text() for name in CHANGE_WINDOWS_V1),
             reverse_sql=DROP_CHANGE_WINDOW_FUNCTIONS
-            + function_from("run_triggers_v2.sql", "runs_refresh_pipeline_state")
+            + function_from(
+                "functions/runs_refresh_pipeline_state_v2.sql", "runs_refresh_pipeline_state"
+            )
             + "DROP FUNCTION runs_lock_pipeline_states(bigint[]);\n",
         ),
         # Dropped with the function by the reverse above.
         migrations.RunPython(grant_execute, migrations.RunPython.noop),
         migrations.RunSQL(
-            sql=(SQL_DIR / "q05_what_changed_v3.sql").read_text(),
-            reverse_sql=(SQL_DIR / "q05_what_changed_v2.sql").read_text(),
+            sql=(SQL_DIR / "views" / "q05_what_changed_v3.sql").read_text(),
+            reverse_sql=(SQL_DIR / "views" / "q05_what_changed_v2.sql").read_text(),
         ),
     ]

@@ -57,39 +57,61 @@ DROP FUNCTION runs_rollup_invalidate_days(date[]);
 RESTORE_RUN_TRIGGERS = "".join(
     [
         statement_from(
-            "daily_rollup_invalidation_v2.sql",
+            "functions/runs_rollup_invalidate_days_v2.sql",
             "CREATE OR REPLACE FUNCTION runs_rollup_invalidate_days(",
         ),
         statement_from(
-            "change_windows_v1.sql", "CREATE OR REPLACE FUNCTION runs_lock_pipeline_states("
+            "functions/runs_lock_pipeline_states.sql",
+            "CREATE OR REPLACE FUNCTION runs_lock_pipeline_states(",
         ),
         statement_from(
-            "change_windows_v1.sql", "CREATE OR REPLACE FUNCTION runs_refresh_pipeline_state("
+            "functions/runs_refresh_pipeline_state_v3.sql",
+            "CREATE OR REPLACE FUNCTION runs_refresh_pipeline_state(",
         ),
         statement_from(
-            "change_windows_v1.sql", "CREATE OR REPLACE FUNCTION runs_refresh_change_windows("
+            "functions/runs_refresh_change_windows.sql",
+            "CREATE OR REPLACE FUNCTION runs_refresh_change_windows(",
         ),
         statement_from(
-            "change_windows_v1.sql", "CREATE OR REPLACE FUNCTION runs_run_truncated_state("
+            "functions/runs_run_truncated_state.sql",
+            "CREATE OR REPLACE FUNCTION runs_run_truncated_state(",
         ),
-        statement_from("change_windows_v1.sql", "CREATE TRIGGER runs_run_state_after_truncate"),
         statement_from(
-            "daily_rollup_invalidation_v1.sql",
+            "triggers/runs_run_state_after_truncate.sql",
+            "CREATE TRIGGER runs_run_state_after_truncate",
+        ),
+        statement_from(
+            "functions/runs_run_truncated_invalidate_rollup.sql",
             "CREATE FUNCTION runs_run_truncated_invalidate_rollup(",
         ),
         statement_from(
-            "daily_rollup_invalidation_v1.sql", "CREATE TRIGGER runs_run_rollup_after_truncate"
+            "triggers/runs_run_rollup_after_truncate.sql",
+            "CREATE TRIGGER runs_run_rollup_after_truncate",
         ),
-        statement_from("run_triggers_v2.sql", "CREATE OR REPLACE FUNCTION runs_run_changed("),
-        statement_from("pipeline_state_v1.sql", "CREATE TRIGGER runs_run_inserted_state"),
-        statement_from("pipeline_state_v1.sql", "CREATE TRIGGER runs_run_updated_state"),
-        statement_from("pipeline_state_v1.sql", "CREATE TRIGGER runs_run_deleted_state"),
+        statement_from(
+            "functions/runs_run_changed_v2.sql", "CREATE OR REPLACE FUNCTION runs_run_changed("
+        ),
+        statement_from(
+            "triggers/runs_run_inserted_state.sql", "CREATE TRIGGER runs_run_inserted_state"
+        ),
+        statement_from(
+            "triggers/runs_run_updated_state.sql", "CREATE TRIGGER runs_run_updated_state"
+        ),
+        statement_from(
+            "triggers/runs_run_deleted_state.sql", "CREATE TRIGGER runs_run_deleted_state"
+        ),
         # What the triggers kept: every pipeline's state as they compute it.
         "SELECT runs_refresh_pipeline_state(array_agg(id ORDER BY id)) FROM inventory_pipeline;\n",
     ]
 )
 
-PIPELINE_DELETE_TRIGGER = (SQL_DIR / "inventory_pipeline_rollup_after_delete.sql").read_text()
+PIPELINE_DELETE_TRIGGER = "".join(
+    (SQL_DIR / name).read_text()
+    for name in (
+        "functions/inventory_pipeline_deleted_invalidate_rollup.sql",
+        "triggers/inventory_pipeline_rollup_after_delete.sql",
+    )
+)
 DROP_PIPELINE_DELETE_TRIGGER = """
 DROP TRIGGER inventory_pipeline_rollup_after_delete ON inventory_pipeline;
 DROP FUNCTION inventory_pipeline_deleted_invalidate_rollup();

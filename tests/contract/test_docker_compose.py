@@ -192,7 +192,7 @@ def test_the_periodic_commands_run_from_the_chm_image_once_chm_is_healthy(
     assert loop["environment"] == {**services["chm"]["environment"], "CHM_MIGRATE_ON_START": "0"}
     assert "CHM_MIGRATE_ON_START" not in services["chm"]["environment"]
     check = loop["healthcheck"]["test"]
-    assert check[:5] == ["CMD", "python", "-m", "chm_project.loops", "--check-heartbeat"]
+    assert check[:5] == ["CMD", "python", "-m", "common.loops", "--check-heartbeat"]
     assert check[5] == heartbeat
     assert check[6] == "--max-age"
     assert 2 * interval <= float(check[7]) <= 5 * interval

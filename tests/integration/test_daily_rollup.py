@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from chm_project.loops import heartbeat_problem
+from common.loops import heartbeat_problem
 from inventory.models import Platform
 from runs.ingest import ingest_runs
 from runs.models import (

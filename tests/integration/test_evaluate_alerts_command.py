@@ -10,7 +10,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from alerts.models import AlertRule
-from chm_project.loops import heartbeat_problem
+from common.loops import heartbeat_problem
 from runs.models import RunStatus
 from tests.factories import AlertRuleFactory, RunFactory
 

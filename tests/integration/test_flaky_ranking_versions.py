@@ -1,4 +1,4 @@
-"""Q7's version 3 (runs/sql/q07_flaky_ranking_v3.sql) answers exactly as version 2 did.
+"""Q7's version 3 (runs/sql/views/q07_flaky_ranking_v3.sql) answers exactly as version 2 did.
 
 Version 3 finds the number of kept runs within 30 days by position instead of counting them
 with a subquery: every count from 0 to 20, arrays shorter than 20 and runs exactly on the

@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
-from runs import throttling
+from api import throttling
 from runs.models import Run
 from tests.factories import ClientFactory, PipelineFactory
 

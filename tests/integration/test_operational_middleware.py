@@ -10,7 +10,7 @@ from django.db import InterfaceError, OperationalError
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
-from runs.authentication import ClientKeyAuthentication
+from api.authentication import ClientKeyAuthentication
 
 pytestmark = pytest.mark.django_db
 

@@ -14,10 +14,10 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from runs import exports
-from runs.csv_export import CHUNK_ROWS
+from common.csv_export import CHUNK_ROWS
 from runs.models import RunStatus
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
+from web import exports
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,11 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from runs import selectors
 from runs.models import RolledUpDay, RunStatus
 from runs.reporting import DailyFailures
 from runs.rollups import refresh_daily_rollup
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
+from web import selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -315,7 +315,7 @@ def test_governance_page_shows_coverage_per_client_and_gaps(staff_client, demo):
 def test_governance_page_lists_the_least_covered_clients_first_and_links_to_all(
     staff_client, demo, monkeypatch
 ):
-    monkeypatch.setattr("runs.pages.LIST_ROWS", 1)
+    monkeypatch.setattr("web.views.LIST_ROWS", 1)
     PipelineFactory(client=ClientFactory(name="Uncovered Ltd"), owner="", slug="bare")
     html = staff_client.get(reverse("runs:governance")).content.decode()
     by_client = html[html.index('id="by-client"') : html.index('id="gaps"')]

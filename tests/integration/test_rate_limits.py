@@ -14,7 +14,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from runs import throttling
+from api import throttling
 from runs.models import Run
 from tests.conftest import staff_with_role
 from tests.factories import ClientFactory

@@ -1,4 +1,4 @@
-"""Q5's version 2 (runs/sql/q05_what_changed_v2.sql) answers exactly as version 1 did
+"""Q5's version 2 (runs/sql/views/q05_what_changed_v2.sql) answers exactly as version 1 did
 (version 3, which reads what-changed windows, is compared with version 2 in
 test_change_windows.py).
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from django.db import connection
 from psycopg import sql
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql" / "views"
 
 # Temporary views last as long as the connection, which outlives a transactional test: what
 # install_temporary_version created, for drop_temporary_versions (tests/conftest.py, after

@@ -14,11 +14,18 @@ from pathlib import Path
 import pytest
 from django.core.management.base import CommandError, OutputWrapper
 
-from chm_project import loops
-from chm_project.loops import heartbeat_problem, main, run_passes, write_heartbeat
+from common import loops
+from common.loops import heartbeat_problem, main, run_passes, write_heartbeat
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _no_database(monkeypatch):
+    # The loop drops stale database connections between passes; these tests have no database,
+    # and a connection another test left open in this thread must not be checked here.
+    monkeypatch.setattr(loops, "close_old_connections", lambda: None)
 
 
 def _run(one_pass, *, heartbeat_file: Path, iterations: int | None = None, loop=0.01):
@@ -166,12 +173,12 @@ def test_the_check_exits_non_zero_with_the_reason(tmp_path, capsys):
 
 
 def test_the_health_check_command_runs_without_django_settings(tmp_path):
-    """The container runs it as `python -m chm_project.loops`, outside manage.py."""
+    """The container runs it as `python -m common.loops`, outside manage.py."""
     heartbeat = tmp_path / "beat"
     write_heartbeat(heartbeat, at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=500))
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["PYTHONPATH"] = str(ROOT)
-    command = [sys.executable, "-m", "chm_project.loops", "--check-heartbeat", str(heartbeat)]
+    command = [sys.executable, "-m", "common.loops", "--check-heartbeat", str(heartbeat)]
     stale = subprocess.run(  # noqa: S603
         [*command, "--max-age", "300"], env=env, capture_output=True, text=True, timeout=60
     )

@@ -9,8 +9,8 @@ from django.template import Context, Template
 from django.urls import get_script_prefix, reverse, set_script_prefix
 from django.utils import timezone
 
-from runs.templatetags.chm_format import to_the_minute
-from runs.templatetags.chm_links import client_url, pipeline_url
+from common.formats import to_the_minute
+from web.templatetags.chm_links import client_url, pipeline_url
 
 
 def test_detail_links_are_the_urls_reverse_gives():

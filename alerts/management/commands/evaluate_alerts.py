@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from alerts.evaluation import EvaluationReport, evaluate_alerts
-from chm_project.loops import PeriodicCommand
+from common.loops import PeriodicCommand
 
 
 class Command(PeriodicCommand):

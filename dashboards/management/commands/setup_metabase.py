@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from common.env import env_str
 from dashboards.embedding import EMBEDDABLE_DASHBOARDS, write_ids_file
 from dashboards.metabase import MetabaseAPI, MetabaseError, ReportingDatabase, provision_metabase
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--email", required=True, help="Metabase admin (created if none).")
         parser.add_argument(
             "--password",
-            default=os.environ.get("METABASE_ADMIN_PASSWORD", ""),
+            default=env_str("METABASE_ADMIN_PASSWORD"),
             help="Admin password; defaults to $METABASE_ADMIN_PASSWORD (keeps it out of ps).",
         )
         parser.add_argument(
@@ -48,12 +48,12 @@ class Command(BaseCommand):
         parser.add_argument("--db-name", default=database.get("NAME"))
         parser.add_argument(
             "--db-user",
-            default=os.environ.get("CHM_REPORTING_ROLE", "chm_reporting"),
+            default=env_str("CHM_REPORTING_ROLE", "chm_reporting"),
             help="The read-only dashboard role (default: $CHM_REPORTING_ROLE or chm_reporting).",
         )
         parser.add_argument(
             "--db-password",
-            default=os.environ.get("CHM_REPORTING_PASSWORD", ""),
+            default=env_str("CHM_REPORTING_PASSWORD"),
             help="Its password (default: $CHM_REPORTING_PASSWORD).",
         )
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from chm_project.loops import PeriodicCommand
+from common.loops import PeriodicCommand
 from runs.change_windows import refresh_change_windows
 from runs.rollups import refresh_daily_rollup
 
