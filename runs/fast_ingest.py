@@ -55,6 +55,7 @@ from runs.ingest import (
     derive,
     item_serializer,
     plan_runs,
+    signature_of,
     summarize,
 )
 from runs.models import Run
@@ -151,21 +152,23 @@ _STATE_ASSIGNMENTS = ", ".join(f"{name} = j.{name}" for name in STATE_FIELDS)
 WRITE = f"""
 WITH new_runs AS (
     INSERT INTO runs_run (id, pipeline_id, external_run_id, status, started_at, finished_at,
-                          error_message, metadata, created_at, updated_at)
+                          error_message, failure_signature, metadata, created_at, updated_at)
     SELECT id, pipeline_id, external_run_id, status, started_at, finished_at, error_message,
-           metadata, %(now)s, %(now)s
+           failure_signature, metadata, %(now)s, %(now)s
     FROM json_to_recordset(%(new)s::json) AS j(
         id bigint, pipeline_id bigint, external_run_id text, status text,
-        started_at timestamptz, finished_at timestamptz, error_message text, metadata jsonb
+        started_at timestamptz, finished_at timestamptz, error_message text,
+        failure_signature text, metadata jsonb
     )
     ORDER BY pipeline_id, external_run_id
 ), changed_runs AS (
     UPDATE runs_run AS r
     SET status = j.status, started_at = j.started_at, finished_at = j.finished_at,
-        error_message = j.error_message, metadata = j.metadata, updated_at = %(now)s
+        error_message = j.error_message, failure_signature = j.failure_signature,
+        metadata = j.metadata, updated_at = %(now)s
     FROM json_to_recordset(%(changed)s::json) AS j(
         id bigint, status text, started_at timestamptz, finished_at timestamptz,
-        error_message text, metadata jsonb
+        error_message text, failure_signature text, metadata jsonb
     )
     WHERE r.id = j.id
 )
@@ -340,6 +343,7 @@ def _json_values(fields: RunFields) -> dict[str, Any]:
         "started_at": fields.started_at.isoformat(),
         "finished_at": fields.finished_at.isoformat() if fields.finished_at else None,
         "error_message": fields.error_message,
+        "failure_signature": signature_of(fields),
         "metadata": fields.metadata,
     }
 
@@ -370,6 +374,7 @@ def _run_answer(plan: RunPlan, run_id: int, row, now: dt.datetime) -> Run:
         external_run_id=plan.external_run_id,
         created_at=created_at,
         updated_at=updated_at,
+        failure_signature=signature_of(final),
         **{name: getattr(final, name) for name in RUN_FIELDS},
     )
 

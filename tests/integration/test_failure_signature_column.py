@@ -1,0 +1,103 @@
+"""Every failed run carries its failure signature, stored with it by ingestion (both paths)
+and given to the runs stored before the column by its migration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+
+import pytest
+from django.db import IntegrityError, connection
+
+from runs.ingest import ingest_runs
+from runs.models import Run
+from runs.signatures import failure_signature
+from tests.factories import ClientFactory, PipelineFactory, RunFactory
+
+pytestmark = pytest.mark.django_db
+
+START = dt.datetime(2026, 3, 2, 2, 10, tzinfo=dt.UTC)
+DENIED = "psycopg2.errors.InsufficientPrivilege: permission denied for schema analytics"
+DENIED_VIA_JDBC = "org.postgresql.util.PSQLException: ERROR: permission denied for schema analytics"
+
+
+def report(client, run_id, status, *, minutes=0, message="", pipeline="etl"):
+    item = {
+        "pipeline": pipeline,
+        "external_run_id": run_id,
+        "status": status,
+        "started_at": START.isoformat(),
+        "error_message": message,
+    }
+    if status not in ("queued", "running"):
+        item["finished_at"] = (START + dt.timedelta(minutes=5 + minutes)).isoformat()
+    return ingest_runs(client=client, items=[item])
+
+
+@pytest.fixture(params=[True, False], ids=["fast path", "plain path"])
+def client(request, settings):
+    settings.CHM_INGEST_FAST_PATH = request.param
+    client = ClientFactory()
+    PipelineFactory(client=client, slug="etl")
+    PipelineFactory(client=client, slug="load")
+    # A first run each, so that the fast path takes the next ones itself.
+    for slug in ("etl", "load"):
+        report(client, f"first-{slug}", "success", pipeline=slug)
+    return client
+
+
+def stored(run_id: str) -> str | None:
+    return Run.objects.get(external_run_id=run_id).failure_signature
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_run_is_stored_with_its_messages_signature(client):
+    report(client, "a", "failed", message=DENIED)
+    report(client, "b", "failed", message=DENIED_VIA_JDBC, pipeline="load")
+    assert stored("a") == failure_signature(DENIED).digest
+    assert stored("a") == stored("b")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_that_did_not_fail_or_say_nothing_have_no_signature(client):
+    report(client, "ok", "success", message="warning: 3 rows skipped")
+    report(client, "silent", "failed")
+    report(client, "going", "running", message="connecting")
+    assert stored("ok") is None
+    assert stored("silent") is None
+    assert stored("going") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_fails_later_gains_a_signature_and_loses_it_when_corrected(client):
+    report(client, "r", "running")
+    report(client, "r", "failed", message=DENIED)
+    assert stored("r") == failure_signature(DENIED).digest
+    report(client, "r", "success", minutes=30)  # an operator marks it as successful
+    assert stored("r") is None
+
+
+def test_the_migration_gives_stored_failed_runs_their_signature(monkeypatch):
+    migration = importlib.import_module("runs.migrations.0018_failure_signatures")
+    failed = RunFactory.create_batch(3, status="failed", error_message=DENIED)
+    RunFactory(status="failed", error_message="")
+    RunFactory(status="success")
+    Run.objects.update(failure_signature=None)  # as stored before the column
+
+    class Editor:
+        pass
+
+    editor = Editor()
+    editor.connection = connection
+    monkeypatch.setattr(migration, "BATCH", 2)  # more than one batch
+    migration.backfill_signatures(None, editor)
+
+    signatures = dict(Run.objects.values_list("pk", "failure_signature"))
+    assert {signatures[run.pk] for run in failed} == {failure_signature(DENIED).digest}
+    assert sum(value is not None for value in signatures.values()) == 3
+
+
+def test_the_database_refuses_a_signature_on_a_run_that_did_not_fail():
+    run = RunFactory(status="success")
+    with pytest.raises(IntegrityError):
+        Run.objects.filter(pk=run.pk).update(failure_signature="0123456789abcdef")
