@@ -3,11 +3,10 @@
 ``runs_run.failure_signature`` holds the digest of a failed run's error message
 (runs/signatures.py; NULL for other statuses and for failures without a message), written from
 now on by every writer of runs with the message it derives from. Existing failed runs get theirs
-here, computed in Python by the same function, in batches of ``BATCH`` runs each committed on
-its own, so that a large table is never locked or rewritten whole and an interrupted migration
-resumes where it stopped (only runs still without a signature are read). Measured on this kind
-of machine (2 cores, PostgreSQL 15 on loopback): about 25 s per million failed runs (mostly
-the signature itself, ~17 µs a message, and the batched UPDATE); docs/operations.md says so.
+here (runs/signature_backfill.py): computed in Python by the same function, in batches each
+committed on its own, so that a large table is never locked or rewritten whole and an
+interrupted migration resumes where it stopped. About 40 s per million failed runs on this kind
+of machine; ``manage.py fill_failure_signatures`` does the same later (docs/operations.md).
 
 Then two partial indexes on the failed runs, built CONCURRENTLY (writers carry on meanwhile):
 by signature and start (the error signatures page, incidents that share a signature), and by
@@ -19,41 +18,11 @@ from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 from django.db.models import F, Q
 
-from runs.signatures import failure_signature
-
-BATCH = 5_000
-
-SELECT_BATCH = """
-SELECT id, error_message FROM runs_run
-WHERE id > %s AND status = 'failed' AND failure_signature IS NULL AND error_message <> ''
-ORDER BY id
-LIMIT %s
-"""
-UPDATE_BATCH = """
-UPDATE runs_run AS r SET failure_signature = v.signature
-FROM unnest(%s::bigint[], %s::text[]) AS v(id, signature)
-WHERE r.id = v.id
-"""
+from runs.signature_backfill import fill_failure_signatures
 
 
 def backfill_signatures(apps, schema_editor) -> None:
-    connection = schema_editor.connection
-    after = 0
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(SELECT_BATCH, [after, BATCH])
-            rows = cursor.fetchall()
-        if not rows:
-            return
-        ids, digests = [], []
-        for run_id, message in rows:
-            signature = failure_signature(message)
-            if signature is not None:
-                ids.append(run_id)
-                digests.append(signature.digest)
-        with connection.cursor() as cursor:
-            cursor.execute(UPDATE_BATCH, [ids, digests])
-        after = rows[-1][0]
+    fill_failure_signatures(connection=schema_editor.connection)
 
 
 class Migration(migrations.Migration):

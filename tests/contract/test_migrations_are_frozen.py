@@ -68,6 +68,10 @@ FROZEN = {
         "runs",
         "0017_writers_keep_derived_state",
     ): "c33a6f324e14dc4be4e87a8c79c241acdad035c265f30634c286c7386b174683",
+    (
+        "runs",
+        "0019_incidents_and_error_signatures",
+    ): "869873f2cef52c7efd2e6229adb3974fecd62cdbde58c5c64546d6da28b2cea3",
 }
 
 

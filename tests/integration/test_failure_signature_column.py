@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+from io import StringIO
+from types import SimpleNamespace
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, connection
 
+from runs import signature_backfill
 from runs.ingest import ingest_runs
 from runs.models import Run
 from runs.signatures import failure_signature
@@ -18,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 START = dt.datetime(2026, 3, 2, 2, 10, tzinfo=dt.UTC)
 DENIED = "psycopg2.errors.InsufficientPrivilege: permission denied for schema analytics"
-DENIED_VIA_JDBC = "org.postgresql.util.PSQLException: ERROR: permission denied for schema analytics"
+DENIED_JDBC = "org.postgresql.util.PSQLException: ERROR: permission denied for schema analytics"
 
 
 def report(client, run_id, status, *, minutes=0, message="", pipeline="etl"):
@@ -53,7 +57,7 @@ def stored(run_id: str) -> str | None:
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_run_is_stored_with_its_messages_signature(client):
     report(client, "a", "failed", message=DENIED)
-    report(client, "b", "failed", message=DENIED_VIA_JDBC, pipeline="load")
+    report(client, "b", "failed", message=DENIED_JDBC, pipeline="load")
     assert stored("a") == failure_signature(DENIED).digest
     assert stored("a") == stored("b")
 
@@ -83,18 +87,35 @@ def test_the_migration_gives_stored_failed_runs_their_signature(monkeypatch):
     RunFactory(status="failed", error_message="")
     RunFactory(status="success")
     Run.objects.update(failure_signature=None)  # as stored before the column
+    monkeypatch.setattr(signature_backfill, "DEFAULT_BATCH_SIZE", 2)  # more than one batch
 
-    class Editor:
-        pass
-
-    editor = Editor()
-    editor.connection = connection
-    monkeypatch.setattr(migration, "BATCH", 2)  # more than one batch
-    migration.backfill_signatures(None, editor)
+    migration.backfill_signatures(None, SimpleNamespace(connection=connection))
 
     signatures = dict(Run.objects.values_list("pk", "failure_signature"))
     assert {signatures[run.pk] for run in failed} == {failure_signature(DENIED).digest}
     assert sum(value is not None for value in signatures.values()) == 3
+
+
+def test_the_command_fills_missing_signatures_and_recomputes_stale_ones():
+    missing = RunFactory(status="failed", error_message=DENIED)
+    stale = RunFactory(status="failed", error_message=DENIED_JDBC)
+    current = RunFactory(status="failed", error_message=DENIED)
+    Run.objects.filter(pk=missing.pk).update(failure_signature=None)
+    Run.objects.filter(pk=stale.pk).update(failure_signature="0000000000000000")
+    out = StringIO()
+
+    call_command("fill_failure_signatures", batch_size=1, stdout=out)
+    assert out.getvalue().strip() == "1 failed runs given their failure signature."
+    assert stored_by_pk(missing) == failure_signature(DENIED).digest
+    assert stored_by_pk(stale) == "0000000000000000"
+
+    call_command("fill_failure_signatures", recompute=True, stdout=out)
+    assert stored_by_pk(stale) == failure_signature(DENIED).digest
+    assert stored_by_pk(current) == failure_signature(DENIED).digest
+
+
+def stored_by_pk(run) -> str | None:
+    return Run.objects.get(pk=run.pk).failure_signature
 
 
 def test_the_database_refuses_a_signature_on_a_run_that_did_not_fail():
