@@ -361,7 +361,7 @@ OPERATIONS = Dashboard(
             "open_pipelines, first_seen, last_seen, incident_key "
             "FROM reporting.q11_incidents WHERE incident_key IN "
             "(SELECT incident_key FROM reporting.q11_incident_pipelines WHERE {filters}) "
-            "ORDER BY state DESC, last_seen DESC, incident_key",
+            "ORDER BY state, last_seen DESC, incident_key",
             visual="table",
             columns=(
                 "state",

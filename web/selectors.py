@@ -22,8 +22,11 @@ from runs.reporting import (
     ClientGovernance,
     ClientHealth,
     DailyFailureTotals,
+    ErrorSignature,
     Flakiness,
     FreshnessProblem,
+    Incident,
+    IncidentPipeline,
     PipelineChange,
     PipelineGovernance,
     PipelineLatestStatus,
@@ -43,6 +46,46 @@ HEALTH_ORDER = ("failing", "stale", "running", "never_run", "healthy")
 def failing_now() -> QuerySet[TriageEntry]:
     """Q6, worst first: the longest streaks, then the oldest."""
     return TriageEntry.objects.order_by("-consecutive_failures", "failing_since", "pipeline_id")
+
+
+def incidents() -> QuerySet[Incident]:
+    """Q11 incidents: open ones first, then the most recently seen."""
+    return Incident.objects.order_by("state", "-last_seen", "incident_key")  # open < resolved
+
+
+def incident_pipelines(incident_keys: list[str]) -> dict[str, list[IncidentPipeline]]:
+    """The pipelines of these incidents, by incident: still failing first, then by client
+    and name. One read of the view for all of them."""
+    by_incident: dict[str, list[IncidentPipeline]] = defaultdict(list)
+    if incident_keys:
+        for row in incident_pipeline_rows().filter(incident_key__in=incident_keys):
+            by_incident[row.incident_key].append(row)
+    return dict(by_incident)
+
+
+def incident_pipeline_rows() -> QuerySet[IncidentPipeline]:
+    return IncidentPipeline.objects.order_by(
+        "incident_key", "-is_open", "client_name", "pipeline_name", "pipeline_id"
+    )
+
+
+def incidents_of_pipeline(pipeline: Pipeline) -> list[tuple[Incident, IncidentPipeline]]:
+    """The incidents a pipeline's failures of the last 7 days belong to, with its part in each:
+    open first, then the most recent."""
+    parts = {
+        row.incident_key: row for row in IncidentPipeline.objects.filter(pipeline_id=pipeline.pk)
+    }
+    found = incidents().filter(incident_key__in=list(parts)) if parts else []
+    return [(incident, parts[incident.incident_key]) for incident in found]
+
+
+def error_signatures(rank_by: str = "7d") -> QuerySet[ErrorSignature]:
+    """Q11 signatures of the last 30 days, the most failures first over ``rank_by`` (7d or
+    30d), then over the other window."""
+    first, then = ("-failures_7d", "-failures_30d")
+    if rank_by == "30d":
+        first, then = then, first
+    return ErrorSignature.objects.order_by(first, then, "-last_seen", "failure_signature")
 
 
 def client_health() -> QuerySet[ClientHealth]:

@@ -159,6 +159,10 @@ def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded
     assert seeded["flaky"] in page.locator("#flaky").inner_text()
     page.screenshot(path=SCREENSHOTS / "flaky.png", full_page=True)
 
+    # Every failed run's message, grouped by signature: the flaky pipeline's among them.
+    page.click("nav >> text=Errors")
+    assert "Task exited with return code 1" in page.locator("#signatures").inner_text()
+
     # The admin and Swagger UI run their scripts under the same policy.
     page.goto(f"{live_server.url}/admin/alerts/alertrule/")
     page.wait_for_selector("#result_list")
