@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 DEMO_DATA = os.environ.get("CHM_BROWSER_DEMO_DATA") == "1"
 # What each data set must show: the failing pipeline (with its error), a rule covering it,
-# a flaky pipeline, and an error signature. The demo set's answers are its planted scenarios
+# a flaky pipeline, and an error signature (as the errors page reads it: normalised). The demo set's answers are its planted scenarios
 # (data/synthetic/v1.1/context/scenarios.json).
 EXPECTED = {
     "factories": {
@@ -30,7 +30,7 @@ EXPECTED = {
         "error": "No space left on device",
         "rule": "Acme Corp: 3 failures in a row",
         "flaky": "Billing (Acme)",
-        "signature": "Task exited with return code 1",
+        "signature": "task exited with return code 1",
     },
     "demo": {
         "failing": "Marketing attribution",
