@@ -36,6 +36,8 @@ from runs.reporting import (
 )
 
 RUN_STRIP_LENGTH = 20
+# How far back the incident views read failed runs (reporting.q11_incident_pipelines).
+INCIDENT_WINDOW = dt.timedelta(days=7)
 # Q2's health states, the ones needing attention first.
 HEALTH_ORDER = ("failing", "stale", "running", "never_run", "healthy")
 
@@ -53,14 +55,9 @@ def incidents() -> QuerySet[Incident]:
     return Incident.objects.order_by("state", "-last_seen", "incident_key")  # open < resolved
 
 
-def incident_pipelines(incident_keys: list[str]) -> dict[str, list[IncidentPipeline]]:
-    """The pipelines of these incidents, by incident: still failing first, then by client
-    and name. One read of the view for all of them."""
-    by_incident: dict[str, list[IncidentPipeline]] = defaultdict(list)
-    if incident_keys:
-        for row in incident_pipeline_rows().filter(incident_key__in=incident_keys):
-            by_incident[row.incident_key].append(row)
-    return dict(by_incident)
+def pipelines_of_incident(incident_key: str) -> list[IncidentPipeline]:
+    """An incident's pipelines: still failing first, then by client and name."""
+    return list(incident_pipeline_rows().filter(incident_key=incident_key))
 
 
 def incident_pipeline_rows() -> QuerySet[IncidentPipeline]:
@@ -69,14 +66,18 @@ def incident_pipeline_rows() -> QuerySet[IncidentPipeline]:
     )
 
 
-def incidents_of_pipeline(pipeline: Pipeline) -> list[tuple[Incident, IncidentPipeline]]:
-    """The incidents a pipeline's failures of the last 7 days belong to, with its part in each:
-    open first, then the most recent."""
-    parts = {
-        row.incident_key: row for row in IncidentPipeline.objects.filter(pipeline_id=pipeline.pk)
-    }
-    found = incidents().filter(incident_key__in=list(parts)) if parts else []
-    return [(incident, parts[incident.incident_key]) for incident in found]
+def incidents_of_pipeline(
+    pipeline: Pipeline, *, last_failure_at: dt.datetime | None
+) -> list[IncidentPipeline]:
+    """The pipeline's part in the incidents of the last 7 days, open first then the most
+    recent; no read at all when it has not failed within them (``last_failure_at``)."""
+    if last_failure_at is None or last_failure_at < timezone.now() - INCIDENT_WINDOW:
+        return []
+    return list(
+        IncidentPipeline.objects.filter(pipeline_id=pipeline.pk).order_by(
+            "-is_open", "-last_failed_at", "incident_key"
+        )
+    )
 
 
 def error_signatures(rank_by: str = "7d") -> QuerySet[ErrorSignature]:

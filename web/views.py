@@ -44,10 +44,11 @@ def _cursor(request: HttpRequest) -> tuple[selectors.RunCursor | None, str | Non
 
 @staff_page
 def overview(request: HttpRequest) -> HttpResponse:
+    # The incidents alone: their pipelines are on each incident's page (one more read of the
+    # view would cost as much again).
     incidents, incidents_total = selectors.first_rows_and_count(
         selectors.incidents(), limit=OVERVIEW_INCIDENT_ROWS
     )
-    incident_pipelines = selectors.incident_pipelines([i["incident_key"] for i in incidents])
     # Plain rows (dicts), not model instances: the lists can hold thousands of pipelines.
     failing, failing_total = selectors.first_rows_and_count(
         selectors.failing_now(), limit=OVERVIEW_FAILING_ROWS
@@ -81,10 +82,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         request,
         "runs/overview.html",
         {
-            "incidents": [
-                (incident, incident_pipelines.get(incident["incident_key"], []))
-                for incident in incidents
-            ],
+            "incidents": incidents,
             "incidents_total": incidents_total,
             "open_incidents": sum(incident["state"] == "open" for incident in incidents),
             "failing": failing,
@@ -154,6 +152,7 @@ def client_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_page
 def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pipeline = get_object_or_404(Pipeline.objects.select_related("client"), pk=pk)
+    status = selectors.pipeline_status(pipeline)
     after, cursor_error = _cursor(request)
     if cursor_error:
         return render(request, "runs/bad_request.html", {"errors": [cursor_error]}, status=400)
@@ -195,7 +194,7 @@ def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "runs/pipeline_detail.html",
         {
             "pipeline": pipeline,
-            "status": selectors.pipeline_status(pipeline),
+            "status": status,
             "page": page,
             "recent": recent,
             "duration_chart": duration_chart,
@@ -203,7 +202,9 @@ def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rate_chart": rate_chart,
             "rules": list(selectors.rules_covering(pipeline)),
             "firing_alerts": firing_alerts(pipeline=pipeline),
-            "incidents": selectors.incidents_of_pipeline(pipeline),
+            "incidents": selectors.incidents_of_pipeline(
+                pipeline, last_failure_at=status.last_failure_at
+            ),
             "pipeline_key": str(pipeline.pk),
         },
     )
@@ -214,7 +215,7 @@ def incident_detail(request: HttpRequest, key: str) -> HttpResponse:
     incident = selectors.incidents().filter(incident_key=key).first()
     if incident is None:
         raise Http404("No such incident in the last 7 days.")
-    pipelines = selectors.incident_pipelines([key]).get(key, [])
+    pipelines = selectors.pipelines_of_incident(key)
     return render(
         request,
         "runs/incident_detail.html",

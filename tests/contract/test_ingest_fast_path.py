@@ -118,7 +118,16 @@ def snapshot(results) -> dict:
     }
     outcomes = [
         [
-            (r.index, r.outcome, names.get(r.run_id), r.errors, r.conflict, r.unknown_pipeline)
+            (
+                r.index,
+                r.outcome,
+                names.get(r.run_id),
+                r.errors,
+                r.conflict,
+                r.unknown_pipeline,
+                # The run a single item is answered with: its signature as stored.
+                getattr(r.run, "failure_signature", None),
+            )
             for r in result.results
         ]
         for result in results

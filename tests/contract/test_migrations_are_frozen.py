@@ -71,7 +71,7 @@ FROZEN = {
     (
         "runs",
         "0019_incidents_and_error_signatures",
-    ): "869873f2cef52c7efd2e6229adb3974fecd62cdbde58c5c64546d6da28b2cea3",
+    ): "ea1464fd765ea4060c9b45295bb1f26d03c86c24809a1d94bde074e713ad185f",
 }
 
 

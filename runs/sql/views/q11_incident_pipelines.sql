@@ -15,7 +15,8 @@
 -- that last failure (runs_pipelinestate), else NULL; is_open while it has not recovered.
 CREATE VIEW reporting.q11_incident_pipelines AS
 WITH recent AS (
-    SELECT r.id AS run_id, r.pipeline_id, r.failure_signature, r.started_at, p.platform
+    SELECT r.id AS run_id, r.pipeline_id, r.failure_signature, r.started_at, r.error_message,
+        p.platform, p.client_id
     FROM runs_run r
     JOIN inventory_pipeline p ON p.id = r.pipeline_id
     JOIN inventory_client c ON c.id = p.client_id
@@ -37,12 +38,16 @@ WITH recent AS (
         WHERE x.failure_signature IS NOT NULL
     ) AS m
 ), signature_groups AS (
-    SELECT s.failure_signature, s.group_no, min(s.started_at) AS first_seen
+    SELECT s.failure_signature, s.group_no,
+        concat_ws(':', 'signature', s.failure_signature,
+            to_char(min(s.started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+            AS incident_key
     FROM by_signature s
     GROUP BY s.failure_signature, s.group_no
     HAVING count(DISTINCT s.pipeline_id) >= 2
 ), signature_runs AS (
-    SELECT s.run_id, s.pipeline_id, s.started_at, s.failure_signature, g.first_seen
+    SELECT s.run_id, s.pipeline_id, s.started_at, s.error_message, s.failure_signature,
+        s.platform, s.client_id, g.incident_key
     FROM by_signature s
     JOIN signature_groups g USING (failure_signature, group_no)
 ), by_platform AS (
@@ -59,28 +64,32 @@ WITH recent AS (
         WHERE NOT EXISTS (SELECT 1 FROM signature_runs s WHERE s.run_id = x.run_id)
     ) AS m
 ), platform_groups AS (
-    SELECT b.platform, b.group_no, min(b.started_at) AS first_seen
+    SELECT b.platform, b.group_no,
+        concat_ws(':', 'platform', b.platform,
+            to_char(min(b.started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+            AS incident_key
     FROM by_platform b
     GROUP BY b.platform, b.group_no
     HAVING count(DISTINCT b.pipeline_id) >= 5
 ), incident_runs AS (
-    SELECT s.run_id, s.pipeline_id, s.started_at, 'signature'::text AS kind,
-        concat_ws(':', 'signature', s.failure_signature,
-            to_char(s.first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-            AS incident_key
+    SELECT s.incident_key, 'signature'::text AS kind, s.run_id, s.pipeline_id, s.started_at,
+        s.error_message, s.failure_signature, s.platform, s.client_id
     FROM signature_runs s
     UNION ALL
-    SELECT b.run_id, b.pipeline_id, b.started_at, 'platform'::text,
-        concat_ws(':', 'platform', b.platform,
-            to_char(g.first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+    SELECT g.incident_key, 'platform'::text, b.run_id, b.pipeline_id, b.started_at,
+        b.error_message, b.failure_signature, b.platform, b.client_id
     FROM by_platform b
     JOIN platform_groups g USING (platform, group_no)
 ), per_pipeline AS (
     SELECT i.incident_key, min(i.kind) AS kind, i.pipeline_id,
+        min(i.platform) AS platform, min(i.client_id) AS client_id,
         count(*) AS failures,
         min(i.started_at) AS first_failed_at,
         max(i.started_at) AS last_failed_at,
-        (array_agg(i.run_id ORDER BY i.started_at DESC, i.run_id DESC))[1] AS last_run_id
+        (array_agg(i.run_id ORDER BY i.started_at DESC, i.run_id DESC))[1] AS last_run_id,
+        (array_agg(i.error_message ORDER BY i.started_at DESC, i.run_id DESC))[1] AS last_error,
+        (array_agg(i.failure_signature ORDER BY i.started_at DESC, i.run_id DESC))[1]
+            AS last_signature
     FROM incident_runs i
     GROUP BY i.incident_key, i.pipeline_id
 )
@@ -88,26 +97,27 @@ SELECT
     concat_ws('/', g.incident_key, g.pipeline_id) AS row_key,
     g.incident_key,
     g.kind,
-    r.failure_signature::text AS failure_signature,
-    p.id AS pipeline_id,
+    g.last_signature::text AS failure_signature,
+    g.pipeline_id,
     p.slug::text AS pipeline_slug,
     COALESCE(NULLIF(p.name, ''), p.slug)::text AS pipeline_name,
-    c.id AS client_id,
+    g.client_id,
     c.slug::text AS client_slug,
     c.name::text AS client_name,
-    p.platform::text AS platform,
+    g.platform::text AS platform,
     p.owner::text AS owner,
     g.failures,
     g.first_failed_at,
     g.last_failed_at,
     g.last_run_id,
-    r.error_message::text AS last_error,
+    g.last_error::text AS last_error,
     CASE WHEN s.last_success_started_at > g.last_failed_at
         THEN s.last_success_started_at END AS recovered_at,
     s.last_success_started_at IS NULL OR s.last_success_started_at <= g.last_failed_at
         AS is_open
 FROM per_pipeline g
-JOIN runs_run r ON r.id = g.last_run_id
-JOIN inventory_pipeline p ON p.id = g.pipeline_id
-JOIN inventory_client c ON c.id = p.client_id
+-- LEFT JOINs on primary keys (every row has both): a query that reads none of their columns
+-- (reporting.q11_incidents) skips them.
+LEFT JOIN inventory_pipeline p ON p.id = g.pipeline_id
+LEFT JOIN inventory_client c ON c.id = g.client_id
 LEFT JOIN runs_pipelinestate s ON s.pipeline_id = g.pipeline_id;
