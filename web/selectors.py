@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.db import connections, router
-from django.db.models import Case, Count, F, Q, QuerySet, Value, When, Window
+from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import RowNumber, TruncWeek
 from django.utils import timezone
 
@@ -53,6 +53,18 @@ def failing_now() -> QuerySet[TriageEntry]:
 def incidents() -> QuerySet[Incident]:
     """Q11 incidents: open ones first, then the most recently seen."""
     return Incident.objects.order_by("state", "-last_seen", "incident_key")  # open < resolved
+
+
+def first_incidents(*, limit: int) -> tuple[list[dict], int, int]:
+    """The first ``limit`` incidents (open first), how many there are and how many are open,
+    in one read of the view."""
+    open_one = Case(When(state="open", then=Value(1)), default=Value(0))
+    rows = list(
+        incidents()
+        .annotate(total_rows=Window(Count("*")), open_rows=Window(Sum(open_one)))[:limit]
+        .values()
+    )
+    return rows, (rows[0]["total_rows"] if rows else 0), (rows[0]["open_rows"] if rows else 0)
 
 
 def pipelines_of_incident(incident_key: str) -> list[IncidentPipeline]:

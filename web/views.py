@@ -46,8 +46,8 @@ def _cursor(request: HttpRequest) -> tuple[selectors.RunCursor | None, str | Non
 def overview(request: HttpRequest) -> HttpResponse:
     # The incidents alone: their pipelines are on each incident's page (one more read of the
     # view would cost as much again).
-    incidents, incidents_total = selectors.first_rows_and_count(
-        selectors.incidents(), limit=OVERVIEW_INCIDENT_ROWS
+    incidents, incidents_total, open_incidents = selectors.first_incidents(
+        limit=OVERVIEW_INCIDENT_ROWS
     )
     # Plain rows (dicts), not model instances: the lists can hold thousands of pipelines.
     failing, failing_total = selectors.first_rows_and_count(
@@ -84,7 +84,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         {
             "incidents": incidents,
             "incidents_total": incidents_total,
-            "open_incidents": sum(incident["state"] == "open" for incident in incidents),
+            "open_incidents": open_incidents,
             "failing": failing,
             "failing_total": failing_total,
             "firing_alerts": firing[:OVERVIEW_FIRING_ROWS],

@@ -14,6 +14,7 @@ from inventory.models import Platform
 from runs.models import Incident
 from runs.signatures import failure_signature
 from tests.factories import ClientFactory, PipelineFactory, RunFactory
+from web import views
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +87,22 @@ def test_open_incidents_come_before_resolved_ones(staff_client):
     html = staff_client.get(reverse("runs:overview")).content.decode()
     incidents = section(html, "incidents")
     assert incidents.index("old and still open") < incidents.index("recent and resolved")
+    assert "1 open · 2 in 7 days" in incidents
+
+
+def test_the_overview_counts_every_open_incident_beyond_those_it_lists(staff_client, monkeypatch):
+    monkeypatch.setattr(views, "OVERVIEW_INCIDENT_ROWS", 1)
+    for n in range(3):
+        for _ in range(2):
+            RunFactory(
+                pipeline=PipelineFactory(),
+                status="failed",
+                started_at=hours_ago(10 + 3 * n),
+                error_message=f"permission denied for schema s{n}",
+            )
+    incidents = section(staff_client.get(reverse("runs:overview")).content.decode(), "incidents")
+    assert "3 open" in incidents
+    assert incidents.count("badge status-failed") == 1
 
 
 def test_the_incident_page_lists_its_pipelines_and_whether_they_recovered(staff_client, outage):
