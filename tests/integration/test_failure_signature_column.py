@@ -122,3 +122,20 @@ def test_the_database_refuses_a_signature_on_a_run_that_did_not_fail():
     run = RunFactory(status="success")
     with pytest.raises(IntegrityError):
         Run.objects.filter(pk=run.pk).update(failure_signature="0123456789abcdef")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_migration_resumes_where_it_stopped():
+    call_command("migrate", "runs", "0017", verbosity=0)
+    with connection.cursor() as cursor:
+        # Interrupted after its first step: the column is there, nothing else.
+        cursor.execute("ALTER TABLE runs_run ADD COLUMN failure_signature varchar(16) NULL")
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'runs_run'"
+            " AND indexname IN ('run_failed_signature', 'run_failed_started_incl')"
+        )
+        assert cursor.fetchone() == (2,)
+    run = RunFactory(status="failed", error_message=DENIED)
+    assert stored_by_pk(run) == failure_signature(DENIED).digest
