@@ -145,7 +145,7 @@ def _whole(selector: Callable[[], object], **filters: str) -> Callable[[QueryDic
 
 
 TABLES: dict[str, Callable[[QueryDict], Export]] = {
-    # Overview (incidents: each with its pipelines, also on the incident's page), errors
+    # Overview and the incident and errors pages
     "incidents": _whole(selectors.incidents),
     "incident-pipelines": incident_pipelines,
     "error-signatures": error_signatures,
