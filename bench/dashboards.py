@@ -86,6 +86,14 @@ VIEW_QUERIES = {
     "q10_governance": "SELECT * FROM reporting.q10_governance WHERE client_slug = %(client)s",
     "q10_governance_by_client": "SELECT * FROM reporting.q10_governance_by_client"
     " ORDER BY coverage_pct NULLS FIRST",
+    "q11_incidents": "SELECT * FROM reporting.q11_incidents"
+    " ORDER BY state, last_seen DESC LIMIT 50",
+    "q11_incidents (one client)": "SELECT * FROM reporting.q11_incidents WHERE incident_key IN"
+    " (SELECT incident_key FROM reporting.q11_incident_pipelines WHERE client_slug = %(client)s)",
+    "q11_incident_pipelines": "SELECT * FROM reporting.q11_incident_pipelines"
+    " WHERE client_slug = %(client)s",
+    "q11_error_signatures": "SELECT * FROM reporting.q11_error_signatures"
+    " ORDER BY failures_7d DESC, failures_30d DESC LIMIT 100",
 }
 
 
@@ -198,6 +206,7 @@ def load(size: int) -> dict[str, Callable[[], None]]:
         "page changes": reverse("runs:changes"),
         "page freshness": reverse("runs:freshness"),
         "page governance": reverse("runs:governance"),
+        "page errors": reverse("runs:errors"),
     }
     return actions | {name: page(url) for name, url in pages.items()}
 

@@ -1,5 +1,6 @@
 """CPU time of one request in a web worker: ``GET /healthz`` against a single-run
-``POST /api/v1/runs/`` and an OpenLineage event (``POST /api/v1/lineage``, a run's START then
+``POST /api/v1/runs/`` (a successful run, and a failed one with an error message, whose failure
+signature is computed and stored with it) and an OpenLineage event (``POST /api/v1/lineage``, a run's START then
 its COMPLETE), called straight through Django's WSGI handler (what gunicorn calls,
 middleware included, without gunicorn and without any HTTP client).
 
@@ -70,6 +71,20 @@ def run_body(number: int) -> bytes:
     return json.dumps(bodies.run_item(number, "cost", PIPELINES)).encode()
 
 
+# A failed run's message as a warehouse client prints it: ids, a host and a statement to set aside.
+FAILED_MESSAGE = (
+    "snowflake.connector.errors.ProgrammingError: 002003 (42S02): "
+    "01b3e5a2-0406-2f8c-0000-5c8d00a1b2c6: SQL compilation error:\n"
+    "Object 'RAW.SHOP.ORDERS' does not exist or not authorized.\n"
+    "[SQL: SELECT * FROM raw.shop.orders WHERE loaded_at > '2026-03-01 02:10:33']"
+)
+
+
+def failed_run_body(number: int) -> bytes:
+    item = bodies.run_item(number, "cost-failed", PIPELINES)
+    return json.dumps(item | {"status": "failed", "error_message": FAILED_MESSAGE}).encode()
+
+
 def lineage_body(number: int) -> bytes:
     """Event ``number``: even numbers start a run, odd ones complete the run started before."""
     event_type = "START" if number % 2 == 0 else "COMPLETE"
@@ -94,6 +109,11 @@ def main() -> int:
         def ingest() -> str:
             return wsgi_call(application, "POST", "/api/v1/runs/", run_body(next(numbers)), key)
 
+        def ingest_failed() -> str:
+            # Numbered after the successful runs: in order, as the successful ones were.
+            body = failed_run_body(next(numbers))
+            return wsgi_call(application, "POST", "/api/v1/runs/", body, key)
+
         events = iter(range(10**9))
 
         def lineage() -> str:
@@ -105,6 +125,7 @@ def main() -> int:
         for label, request, expected in (
             ("healthz", healthz, "200"),
             ("ingest", ingest, "201"),
+            ("failed", ingest_failed, "201"),
             ("lineage", lineage, "20"),
         ):
             for _ in range(REQUESTS):  # warm connections, imports and prepared statements
@@ -135,6 +156,8 @@ def main() -> int:
         )
     ratio = results["ingest"][0] / results["healthz"][0]
     print(f"single-run ingest costs {ratio:.1f} x the CPU of /healthz in the worker")
+    extra = (results["failed"][0] - results["ingest"][0]) * 1e6
+    print(f"a failed run with a message costs {extra:+.0f} µs of CPU more than a successful one")
     ratio = results["lineage"][0] / results["ingest"][0]
     print(f"an OpenLineage event costs {ratio:.2f} x the CPU of a single-run request")
     return 0

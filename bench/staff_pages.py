@@ -36,7 +36,7 @@ import chm_project.wsgi  # noqa: E402, F401
 from chm_project.roles import VIEWERS  # noqa: E402
 
 REPEATS = int(os.environ.get("BENCH_PAGE_REPEATS", "20"))
-PAGES = ["overview", "flaky", "changes", "freshness", "governance"]
+PAGES = ["overview", "errors", "flaky", "changes", "freshness", "governance"]
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -1,4 +1,4 @@
-"""The Q1–Q10 dashboard panels, defined once and rendered for Grafana and for Metabase.
+"""The Q1–Q11 dashboard panels, defined once and rendered for Grafana and for Metabase.
 
 Every panel reads only the `reporting` views (the read-only dashboard role can read nothing
 else). Its SQL names where the two filters go with ``{filters}``:
@@ -347,6 +347,36 @@ OPERATIONS = Dashboard(
                 "firing_rules",
             ),
             width=18,
+            height=6,
+        ),
+        Panel(
+            key="q11-incidents",
+            question="Q11",
+            title="Incidents: one cause, several pipelines (last 7 days)",
+            description="Failures that share a failure signature across 2 or more pipelines, "
+            "or hit 5 or more pipelines of one platform, each within 2 hours of the one before; "
+            "open until every pipeline involved has succeeded since. incident_key is stable. "
+            "Source: reporting.q11_incidents and reporting.q11_incident_pipelines.",
+            sql="SELECT state, kind, example_error, platforms, pipelines, clients, failures, "
+            "open_pipelines, first_seen, last_seen, incident_key "
+            "FROM reporting.q11_incidents WHERE incident_key IN "
+            "(SELECT incident_key FROM reporting.q11_incident_pipelines WHERE {filters}) "
+            "ORDER BY state, last_seen DESC, incident_key",
+            visual="table",
+            columns=(
+                "state",
+                "kind",
+                "example_error",
+                "platforms",
+                "pipelines",
+                "clients",
+                "failures",
+                "open_pipelines",
+                "first_seen",
+                "last_seen",
+                "incident_key",
+            ),
+            width=24,
             height=6,
         ),
         Panel(

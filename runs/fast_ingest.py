@@ -55,6 +55,7 @@ from runs.ingest import (
     derive,
     item_serializer,
     plan_runs,
+    signature_of,
     summarize,
 )
 from runs.models import Run
@@ -127,7 +128,7 @@ FOR UPDATE OF s
 """  # noqa: S608 -- constants of this module
 LOCK_RUNS = """
 SELECT r.id, p.slug, r.external_run_id, r.status, r.started_at, r.finished_at,
-       r.error_message, r.metadata, r.created_at, r.updated_at
+       r.error_message, r.metadata, r.created_at, r.updated_at, r.failure_signature
 FROM unnest(%s::text[], %s::text[]) AS k(slug, external_run_id)
 JOIN inventory_pipeline p ON p.client_id = %s AND p.slug = k.slug
 JOIN runs_run r ON r.pipeline_id = p.id AND r.external_run_id = k.external_run_id
@@ -151,21 +152,23 @@ _STATE_ASSIGNMENTS = ", ".join(f"{name} = j.{name}" for name in STATE_FIELDS)
 WRITE = f"""
 WITH new_runs AS (
     INSERT INTO runs_run (id, pipeline_id, external_run_id, status, started_at, finished_at,
-                          error_message, metadata, created_at, updated_at)
+                          error_message, failure_signature, metadata, created_at, updated_at)
     SELECT id, pipeline_id, external_run_id, status, started_at, finished_at, error_message,
-           metadata, %(now)s, %(now)s
+           failure_signature, metadata, %(now)s, %(now)s
     FROM json_to_recordset(%(new)s::json) AS j(
         id bigint, pipeline_id bigint, external_run_id text, status text,
-        started_at timestamptz, finished_at timestamptz, error_message text, metadata jsonb
+        started_at timestamptz, finished_at timestamptz, error_message text,
+        failure_signature text, metadata jsonb
     )
     ORDER BY pipeline_id, external_run_id
 ), changed_runs AS (
     UPDATE runs_run AS r
     SET status = j.status, started_at = j.started_at, finished_at = j.finished_at,
-        error_message = j.error_message, metadata = j.metadata, updated_at = %(now)s
+        error_message = j.error_message, failure_signature = j.failure_signature,
+        metadata = j.metadata, updated_at = %(now)s
     FROM json_to_recordset(%(changed)s::json) AS j(
         id bigint, status text, started_at timestamptz, finished_at timestamptz,
-        error_message text, metadata jsonb
+        error_message text, failure_signature text, metadata jsonb
     )
     WHERE r.id = j.id
 )
@@ -259,7 +262,7 @@ def _write(client: Client, items: list[Item], results: dict[int, ItemResult]) ->
                 [plan.change(run_ids[key]) for key, plan in plans.items() if plan.writes],
             )
             now = timezone.now()
-            _write_all(conn, plans, run_ids, derived, days, now, prepare)
+            signatures = _write_all(conn, plans, run_ids, derived, days, now, prepare)
         except (_HandBack, pg_errors.UniqueViolation) as exc:
             _rollback(conn)
             raise _HandBack from exc
@@ -270,18 +273,27 @@ def _write(client: Client, items: list[Item], results: dict[int, ItemResult]) ->
         terminal_runs_ingested.send(sender=Run, pipeline_ids=derived.terminal)
     single = len(items) == 1
     for key, plan in plans.items():
-        run = _run_answer(plan, run_ids[key], stored.get(key), now) if single else None
+        run = (
+            _run_answer(plan, run_ids[key], stored.get(key), now, signatures.get(key))
+            if single
+            else None
+        )
         plan.record(results, run_ids[key], run=run)
 
 
-def _write_all(conn, plans, run_ids, derived: Derived, locked_days, now, prepare) -> None:
+def _write_all(
+    conn, plans, run_ids, derived: Derived, locked_days, now, prepare
+) -> dict[tuple[int, str], str | None]:
     """Round trip 2: the runs and the states, the rollup's markers, the commit; the states of
-    pipelines ``advance`` could not move recomputed from the runs in between."""
+    pipelines ``advance`` could not move recomputed from the runs in between. Answers the
+    failure signature written with each run, by key."""
     new, changed = [], []
+    signatures = {}
     for key, plan in sorted(plans.items()):
         if not plan.writes:
             continue
         values = _json_values(plan.final)
+        signatures[key] = values["failure_signature"]
         if plan.stored is None:
             new.append(
                 {"id": run_ids[key], "pipeline_id": key[0], "external_run_id": key[1]} | values
@@ -324,6 +336,7 @@ def _write_all(conn, plans, run_ids, derived: Derived, locked_days, now, prepare
         if days:
             cursor.execute(rollups.FORGET_DAYS, [days], prepare=prepare)
         cursor.execute("COMMIT")
+    return signatures
 
 
 def _stored_fields(row: Sequence[Any]) -> RunFields:
@@ -340,6 +353,7 @@ def _json_values(fields: RunFields) -> dict[str, Any]:
         "started_at": fields.started_at.isoformat(),
         "finished_at": fields.finished_at.isoformat() if fields.finished_at else None,
         "error_message": fields.error_message,
+        "failure_signature": signature_of(fields),
         "metadata": fields.metadata,
     }
 
@@ -359,17 +373,19 @@ def _json_state(pipeline_id: int, state: StateValues) -> dict[str, Any]:
     return values
 
 
-def _run_answer(plan: RunPlan, run_id: int, row, now: dt.datetime) -> Run:
+def _run_answer(plan: RunPlan, run_id: int, row, now: dt.datetime, written_signature) -> Run:
     """The stored run, as the API answers with it (no query: every value is at hand)."""
     final = plan.final or _stored_fields(row)
     created_at = row[8] if row is not None else now
     updated_at = now if plan.writes else row[9]
+    signature = written_signature if plan.writes else row[10]
     return Run(
         id=run_id,
         pipeline_id=plan.pipeline_id,
         external_run_id=plan.external_run_id,
         created_at=created_at,
         updated_at=updated_at,
+        failure_signature=signature,
         **{name: getattr(final, name) for name in RUN_FIELDS},
     )
 

@@ -61,6 +61,10 @@ class Run(models.Model):
         db_persist=True,
     )
     error_message = models.TextField(blank=True)
+    # The failure signature of a failed run's error message (runs/signatures.py); NULL for any
+    # other status and for a failure without a message. Written by every writer of runs with
+    # the message it derives from.
+    failure_signature = models.CharField(max_length=16, null=True, blank=True)  # noqa: DJ001
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, help_text="When CHM first received it.")
     updated_at = models.DateTimeField(auto_now=True)
@@ -86,6 +90,10 @@ class Run(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(external_run_id=""), name="run_external_id_not_empty"
+            ),
+            models.CheckConstraint(
+                condition=Q(failure_signature__isnull=True) | Q(status=RunStatus.FAILED),
+                name="run_signature_only_when_failed",
             ),
         ]
         indexes = [
@@ -120,6 +128,22 @@ class Run(models.Model):
                 F("id").desc(),
                 name="run_pipeline_failed",
                 condition=Q(status=RunStatus.FAILED),
+            ),
+            # Failed runs of one signature over time (the error signatures page, incidents
+            # sharing a signature): a few percent of the rows.
+            models.Index(
+                F("failure_signature"),
+                F("started_at"),
+                name="run_failed_signature",
+                condition=Q(status=RunStatus.FAILED, failure_signature__isnull=False),
+            ),
+            # The recent failed runs across pipelines (incidents read a bounded window of them),
+            # with what the grouping needs for index-only reads.
+            models.Index(
+                F("started_at"),
+                name="run_failed_started_incl",
+                condition=Q(status=RunStatus.FAILED),
+                include=["pipeline", "failure_signature"],
             ),
             # Runs still in progress (stuck and long-running checks).
             models.Index(
@@ -355,8 +379,11 @@ from runs.reporting import (  # noqa: E402, F401
     ClientHealth,
     DailyFailures,
     DailyFailureTotals,
+    ErrorSignature,
     Flakiness,
     FreshnessProblem,
+    Incident,
+    IncidentPipeline,
     PipelineChange,
     PipelineGovernance,
     PipelineLatestStatus,

@@ -328,3 +328,71 @@ class ClientGovernance(ReportingView):
 
     class Meta(ReportingView.Meta):
         db_table = view_table("q10_governance_by_client")
+
+
+class IncidentPipeline(ReportingView):
+    """Q11 one pipeline of one incident: its failures in it and whether it recovered since."""
+
+    row_key = models.TextField(primary_key=True)
+    incident_key = models.TextField()
+    kind = models.TextField()
+    failure_signature = models.TextField(null=True)  # noqa: DJ001
+    pipeline_id = models.BigIntegerField()
+    pipeline_slug = models.TextField()
+    pipeline_name = models.TextField()
+    client_id = models.BigIntegerField()
+    client_slug = models.TextField()
+    client_name = models.TextField()
+    platform = models.TextField()
+    owner = models.TextField()
+    failures = models.BigIntegerField()
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+    last_run_id = models.BigIntegerField()
+    last_error = models.TextField()
+    recovered_at = models.DateTimeField(null=True)
+    is_open = models.BooleanField()
+
+    class Meta(ReportingView.Meta):
+        db_table = view_table("q11_incident_pipelines")
+
+
+class Incident(ReportingView):
+    """Q11 failures of several pipelines with one cause (a shared signature, or many pipelines
+    of one platform at once), shown as one thing to fix."""
+
+    incident_key = models.TextField(primary_key=True)
+    kind = models.TextField()
+    failure_signature = models.TextField(null=True)  # noqa: DJ001
+    platform = models.TextField(null=True)  # noqa: DJ001
+    platforms = models.TextField()
+    pipelines = models.BigIntegerField()
+    clients = models.BigIntegerField()
+    failures = models.BigIntegerField()
+    open_pipelines = models.BigIntegerField()
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    state = models.TextField()
+    example_run_id = models.BigIntegerField()
+    example_error = models.TextField()
+
+    class Meta(ReportingView.Meta):
+        db_table = view_table("q11_incidents")
+
+
+class ErrorSignature(ReportingView):
+    """Q11 a failure signature of the last 30 days: how often, where, since when."""
+
+    failure_signature = models.TextField(primary_key=True)
+    failures_7d = models.BigIntegerField()
+    failures_30d = models.BigIntegerField()
+    pipelines_7d = models.BigIntegerField()
+    pipelines_30d = models.BigIntegerField()
+    clients_30d = models.BigIntegerField()
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    example_run_id = models.BigIntegerField()
+    example_error = models.TextField()
+
+    class Meta(ReportingView.Meta):
+        db_table = view_table("q11_error_signatures")

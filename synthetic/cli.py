@@ -23,7 +23,7 @@ from synthetic.state import SessionState, StateMismatch
 
 DEFAULT_STATE = orchestrator.DEFAULT_OUT / "context" / "session_state.json"
 # Ingestion records name one developer's database: under var/, never committed.
-DEFAULT_INGEST_STATE = Path("var/synthetic-v1-state.json")
+DEFAULT_INGEST_STATE = Path("var/synthetic-v1.1-state.json")
 
 
 def build_parser() -> argparse.ArgumentParser:

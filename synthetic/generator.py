@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FORMAT_VERSION = 1
+# The data set's version: v1.1 is v1 with incidents planted (failures sharing a cause across
+# pipelines) and more slack on freshness expectations.
+SET_VERSION = "1.1"
 ANCHOR = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DEFAULT_SEED = 1
 DEFAULT_DAYS = 60
@@ -89,6 +92,62 @@ STALE_DAYS_BEFORE_END = 4
 STUCK_HOURS_BEFORE_END = 6
 REGRESSION_DAYS = 5
 FLAKY_FLIPS = (16, 12, 9)  # flips among the last 20 outcomes: distinct, so the ranking is fixed
+# Each flaky pipeline deadlocks on a table of its own: look-alike messages, three causes.
+FLAKY_TABLES = ("orders_staging", "customers_staging", "events_staging")
+
+# Incidents (reporting.q11_*): all planted within the last INCIDENT_WINDOW_DAYS days before the
+# end, which the views' 7-day window holds whatever the hour of ingestion, and a day later.
+INCIDENT_WINDOW_DAYS = 5
+CREDENTIAL_DAYS_BEFORE_END = 4
+RECENT_OUTAGE_DAYS_BEFORE_END = 2
+# One cause (the warehouse role lost its grant on a schema), as six tools print it.
+CREDENTIAL_ERRORS = (
+    "psycopg2.errors.InsufficientPrivilege: permission denied for schema analytics\n"
+    "LINE 1: SELECT * FROM analytics.orders\n                      ^",
+    "org.postgresql.util.PSQLException: ERROR: permission denied for schema analytics\n"
+    "  Position: 15",
+    "sqlalchemy.exc.ProgrammingError: (psycopg2.errors.InsufficientPrivilege) permission denied"
+    " for schema analytics\n\n[SQL: SELECT count(*) FROM analytics.customers]\n"
+    "(Background on this error at: https://sqlalche.me/e/20/f405)",
+    "Database Error in model stg_orders (models/staging/stg_orders.sql)\n"
+    "  permission denied for schema analytics\n"
+    "  compiled code at target/run/shop/models/staging/stg_orders.sql",
+    "ERROR:  permission denied for schema analytics",
+    "[2025-12-28, 00:41:07 UTC] {taskinstance.py:2905} ERROR - "
+    "psycopg2.errors.InsufficientPrivilege: permission denied for schema analytics",
+)
+# Another schema: another cause, its own incident, at the same time.
+STAGING_ERRORS = (
+    "psycopg2.errors.InsufficientPrivilege: permission denied for schema staging",
+    "org.postgresql.util.PSQLException: ERROR: permission denied for schema staging",
+)
+# Look-alikes at the same time, one pipeline each: no incident, and none merged with another.
+LOOK_ALIKE_ERRORS = (
+    "snowflake.connector.errors.ProgrammingError: 002003 (42S02): "
+    "01b3e5a2-0406-2f8c-0000-5c8d00a1b2c6: SQL compilation error:\n"
+    "Object 'RAW.SHOP.ORDERS' does not exist or not authorized.",
+    "snowflake.connector.errors.ProgrammingError: 002003 (42S02): "
+    "01b3e5a2-0406-2f8c-0000-5c8d00a1b2c7: SQL compilation error:\n"
+    "Object 'RAW.SHOP.CUSTOMERS' does not exist or not authorized.",
+    'psycopg2.OperationalError: connection to server at "db-7.acme.internal" (10.0.3.17), '
+    "port 5432 failed: Connection timed out",
+    'psycopg2.OperationalError: connection to server at "db-2.globex.internal" (10.0.8.4), '
+    "port 5432 failed: Connection refused",
+)
+# The most common platform's orchestrator failing under five or more pipelines at once, each
+# with its own message: a platform incident.
+PLATFORM_OUTAGE_ERRORS = (
+    "Task received SIGTERM signal",
+    "Executor reports task instance <TaskInstance: orders.load scheduled__2025-12-30T00:00:00"
+    "+00:00 [queued]> finished (failed) although the task says it's queued. (Info: None) Was the"
+    " task killed externally?",
+    "airflow.exceptions.AirflowTaskTimeout: Timeout, PID: 4123",
+    "sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) server closed the connection"
+    " unexpectedly",
+    "Scheduler heartbeat lost: the DAG run was marked failed",
+    "Worker pod airflow-worker-7f9c4 was evicted: The node was low on resource: memory.",
+)
+PLATFORM_INCIDENT_PIPELINES = 5  # the views' threshold
 
 
 @dataclass
@@ -176,6 +235,7 @@ def build(
     for plan in pipelines:
         _plan_runs(rng, plan, start=start, scenarios=scenarios)
     _keep_background_quiet(pipelines)
+    scenarios["incidents"] = _plant_incidents(rng, pipelines, scenarios)
     inventory = _inventory_document(pipelines, uncovered=scenarios["uncovered_client"]["client"])
     events, invalid = _events(rng, pipelines)
     batches = _batches(rng, events)
@@ -212,8 +272,9 @@ def _plan_inventory(rng: random.Random, *, clients: int) -> list[PipelinePlan]:
             documented = rng.random() < 0.7
             docs = f"https://wiki.example.com/{slug}/{name}" if documented else ""
             description = f"{name.replace('-', ' ').capitalize()} for {slug}." if documented else ""
-            # Generous enough for any ingestion time within a day of the data's end.
-            freshness = 3 * interval + 26 * 60 if rng.random() < 0.4 else None
+            # Generous enough for ingestion at any time of the day after the data's end and
+            # validation up to a day later (a run of the tests that straddles midnight UTC).
+            freshness = 3 * interval + 50 * 60 if rng.random() < 0.4 else None
             plans.append(
                 PipelinePlan(
                     client=slug,
@@ -400,7 +461,12 @@ def _plan_runs(
             status, error = "success", ""
         elif flaky_outcomes is not None and remaining <= 20:
             status = flaky_outcomes[20 - remaining]
-            error = "Deadlock detected; transaction rolled back" if status == "failed" else ""
+            table = FLAKY_TABLES[scenarios["flaky"].index(plan)]
+            error = (
+                f"Deadlock detected on relation {table}; transaction rolled back"
+                if status == "failed"
+                else ""
+            )
         elif plan.role in ("flaky", "regression", "stuck") and status in ("canceled", "skipped"):
             status = "success"
         if status == "skipped":
@@ -473,6 +539,73 @@ def _keep_background_quiet(pipelines: list[PipelinePlan]) -> None:
                 run.status, run.error = "success", ""
                 if run.finish == run.start:  # a skipped run had no duration
                     run.finish = run.start + dt.timedelta(seconds=plan.base_seconds)
+
+
+def _plant_incidents(
+    rng: random.Random, pipelines: list[PipelinePlan], scenarios: dict[str, Any]
+) -> dict[str, list[PlannedRun]]:
+    """Failures that share a cause across pipelines, and look-alikes that must stay apart.
+
+    Each planted failure is a pipeline's first run of its day (every pipeline runs between
+    midnight and two in the morning, so they fall within two hours of each other), a pipeline
+    that succeeds before and after it (so it recovers: the other scenarios' answers stay
+    theirs). The groups, by the name their expected incident has (None: in none):
+
+    - ``credential_expiry``: one schema's grant lost, six pipelines of three clients and
+      several platforms, each message printed by another tool;
+    - ``staging_grant``: another schema at the same time, two pipelines: an incident of its own;
+    - ``look_alikes``: four pipelines at the same time with messages like each other's (two
+      missing tables, a timeout and a refused connection): in no incident;
+    - ``platform_outage``: five or more pipelines of the most common platform, each with its own
+      message, two days later (when that platform has that many pipelines).
+    """
+    outage_platform = scenarios["outage"]["platform"]
+    background = [p for p in pipelines if p.role == "background" and p.platform != outage_platform]
+    by_client: dict[str, list[PipelinePlan]] = {}
+    for plan in background:
+        by_client.setdefault(plan.client, []).append(plan)
+    # Two pipelines of each of three clients that have at least two (fewer in a small set).
+    clients = sorted(c for c, plans in by_client.items() if len(plans) >= 2)
+    credential = [
+        plan
+        for client in rng.sample(clients, min(3, len(clients)))
+        for plan in rng.sample(by_client[client], 2)
+    ]
+    rest = [p for p in background if p not in credential]
+    rng.shuffle(rest)
+    staging, look_alikes = rest[:2], rest[2:6]
+
+    credential_day = ANCHOR - dt.timedelta(days=CREDENTIAL_DAYS_BEFORE_END)
+    groups = {
+        "credential_expiry": (credential, CREDENTIAL_ERRORS),
+        "staging_grant": (staging, STAGING_ERRORS),
+        "look_alikes": (look_alikes, LOOK_ALIKE_ERRORS),
+    }
+    planted: dict[str, list[PlannedRun]] = {}
+    for name, (plans, errors) in groups.items():
+        # An incident needs two pipelines; look-alikes are planted whatever their number.
+        if len(plans) >= 2 or (name == "look_alikes" and plans):
+            planted[name] = [
+                _fail_first_run_of(plan, credential_day, error)
+                for plan, error in zip(plans, errors, strict=False)
+            ]
+    outage = sorted(scenarios["outage"]["pipelines"], key=lambda p: (p.client, p.slug))
+    if len(outage) >= PLATFORM_INCIDENT_PIPELINES:
+        outage_day = ANCHOR - dt.timedelta(days=RECENT_OUTAGE_DAYS_BEFORE_END)
+        chosen = outage[: len(PLATFORM_OUTAGE_ERRORS)]
+        planted["platform_outage"] = [
+            _fail_first_run_of(plan, outage_day, error)
+            for plan, error in zip(chosen, PLATFORM_OUTAGE_ERRORS, strict=False)
+        ]
+    return planted
+
+
+def _fail_first_run_of(plan: PipelinePlan, day: dt.datetime, error: str) -> PlannedRun:
+    run = next(r for r in plan.runs if r.start.date() == day.date())
+    run.status, run.error = "failed", error
+    if run.finish is None or run.finish == run.start:  # a skipped run had no duration
+        run.finish = run.start + dt.timedelta(seconds=plan.base_seconds)
+    return run
 
 
 # --- Events and batches -----------------------------------------------------------------------
@@ -615,6 +748,7 @@ def _scenario_document(
     stuck_run = scenarios["stuck"].runs[-1]
     return {
         "format": FORMAT_VERSION,
+        "version": SET_VERSION,
         "seed": seed,
         "days": days,
         "anchor": iso(ANCHOR),
@@ -658,6 +792,7 @@ def _scenario_document(
                 "since_days_before_end": REGRESSION_DAYS,
                 "expect": "Q5: the only pipeline whose p95 duration grew (change 'slower').",
             },
+            "incidents": _incidents_document(scenarios),
             "uncovered_client": {
                 "client": scenarios["uncovered_client"]["client"],
                 "pipelines": sum(
@@ -667,6 +802,36 @@ def _scenario_document(
             },
         },
     }
+
+
+INCIDENT_EXPECTATIONS = {
+    "credential_expiry": "Q11: one incident (shared signature) of exactly these pipelines.",
+    "staging_grant": "Q11: one incident (shared signature) of exactly these pipelines, apart "
+    "from the credential expiry at the same time.",
+    "look_alikes": "Q11: in no incident (no two share a cause).",
+    "platform_outage": "Q11: one incident (platform) of exactly these pipelines.",
+}
+
+
+def _incidents_document(scenarios: dict[str, Any]) -> dict[str, Any]:
+    planted = scenarios["incidents"]
+    document: dict[str, Any] = {
+        "window_days_before_end": INCIDENT_WINDOW_DAYS,
+        "expect": "Q11 groups the failed runs of the last "
+        f"{INCIDENT_WINDOW_DAYS} days exactly as planted: pairwise precision and recall 1.0.",
+    }
+    for name, runs in planted.items():
+        document[name] = {
+            "day": runs[0].start.date().isoformat(),
+            "runs": [
+                {"client": r.client, "pipeline": r.pipeline, "external_run_id": r.external_run_id}
+                for r in runs
+            ],
+            "expect": INCIDENT_EXPECTATIONS[name],
+        }
+        if name == "platform_outage":
+            document[name]["platform"] = scenarios["outage"]["platform"]
+    return document
 
 
 def summarize(data: DataSet) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 from synthetic import generator
 from synthetic.state import SessionState
 
-DEFAULT_OUT = Path("data/synthetic/v1")
+DEFAULT_OUT = Path("data/synthetic/v1.1")
 
 
 class Interrupted(Exception):

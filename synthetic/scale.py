@@ -29,6 +29,7 @@ from runs import pipeline_state
 from runs.change_windows import refresh_change_windows
 from runs.derived_state import runs_rewritten
 from runs.rollups import refresh_daily_rollup
+from runs.signatures import failure_signature
 
 SCALE_SLUG_PREFIX = "scale-c"
 
@@ -66,6 +67,7 @@ RUN_COLUMNS = (
     "started_at",
     "finished_at",
     "error_message",
+    "failure_signature",
     "metadata",
     "created_at",
     "updated_at",
@@ -299,6 +301,8 @@ def iter_run_chunks(
     lines: list[str] = []
     counts: Counter[str] = Counter()
     n_errors = len(ERRORS)
+    # Each error's signature, as ingestion would store it (runs/signatures.py), once.
+    signatures = [failure_signature(error).digest for error in ERRORS]
     for shape in shapes:
         interval = span / shape.runs
         pid = shape.pipeline_id
@@ -325,7 +329,7 @@ def iter_run_chunks(
             if status == "running":
                 finished = "\\N"
                 updated = started
-                error = ""
+                error, signature = "", "\\N"
             else:
                 # Durations: mostly near the pipeline's norm, with a long tail.
                 factor = 0.6 + random_() * 0.8
@@ -335,9 +339,13 @@ def iter_run_chunks(
                 if status == "skipped":
                     finish = start
                 finished = updated = stamp(finish)
-                error = ERRORS[int(draw * 1000) % n_errors] if status == "failed" else ""
+                error, signature = "", "\\N"
+                if status == "failed":
+                    error = ERRORS[int(draw * 1000) % n_errors]
+                    signature = signatures[int(draw * 1000) % n_errors]
             lines.append(
-                f"{pid}\tr{i}\t{status}\t{started}\t{finished}\t{error}\t{{}}\t{started}\t{updated}\n"
+                f"{pid}\tr{i}\t{status}\t{started}\t{finished}\t{error}\t{signature}"
+                f"\t{{}}\t{started}\t{updated}\n"
             )
             counts[status] += 1
             if len(lines) >= chunk_lines:

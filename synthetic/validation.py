@@ -67,7 +67,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     data = report["data_set"]
     files = data["files"]
     lines = [
-        "# Synthetic data set v1: validation report",
+        f"# Synthetic data set v{generator.SET_VERSION}: validation report",
         "",
         "Written by `chm-synthetic-orchestrator --validate` after ingesting the set into an empty "
         "database (see docs/synthetic-data.md). Dates are in the files' own time: the data ends "
@@ -343,6 +343,7 @@ def _scenarios(data: generator.DataSet, clients: list[str], shift_days: int) -> 
             [ref(c, p) for c, p in q5],
         )
     )
+    results.extend(_incident_scenarios(planted["incidents"], clients, shift))
     uncovered = planted["uncovered_client"]
     q10 = _rows(
         "SELECT client_slug, coverage_pct FROM reporting.q10_governance_by_client"
@@ -358,6 +359,107 @@ def _scenarios(data: generator.DataSet, clients: list[str], shift_days: int) -> 
         )
     )
     return results
+
+
+def _incident_scenarios(
+    planted: dict[str, Any], clients: list[str], shift: dt.timedelta
+) -> list[dict[str, Any]]:
+    """Q11: the incidents found against those planted, and the grouping's pairwise precision
+    and recall over every failed run of the set's last ``window_days_before_end`` days (runs
+    in no incident count as groups of one)."""
+    groups = {name: value for name, value in planted.items() if isinstance(value, dict)}
+
+    def ref(run: dict[str, str]) -> str:
+        return f"{run['client']}/{run['pipeline']}"
+
+    expected_incidents = sorted(
+        (
+            {
+                "kind": "platform " + group["platform"] if "platform" in group else "signature",
+                "pipelines": sorted(ref(run) for run in group["runs"]),
+            }
+            for name, group in groups.items()
+            if name != "look_alikes"
+        ),
+        key=lambda incident: incident["pipelines"],
+    )
+    members: dict[str, dict[str, Any]] = {}
+    for key, kind, platform, client, pipeline in _rows(
+        "SELECT incident_key, kind, platform, client_slug, pipeline_slug"
+        " FROM reporting.q11_incident_pipelines WHERE client_slug = ANY(%s)",
+        [clients],
+    ):
+        incident = members.setdefault(key, {"kind": kind, "platforms": set(), "pipelines": []})
+        incident["platforms"].add(platform)
+        incident["pipelines"].append(f"{client}/{pipeline}")
+    found_incidents = sorted(
+        (
+            {
+                "kind": (
+                    "platform " + min(incident["platforms"])
+                    if incident["kind"] == "platform"
+                    else "signature"
+                ),
+                "pipelines": sorted(incident["pipelines"]),
+            }
+            for incident in members.values()
+        ),
+        key=lambda incident: incident["pipelines"],
+    )
+
+    window_start = generator.ANCHOR - dt.timedelta(days=planted["window_days_before_end"]) + shift
+    expected_label = {
+        (run["client"], run["pipeline"], run["external_run_id"]): name
+        for name, group in groups.items()
+        if name != "look_alikes"
+        for run in group["runs"]
+    }
+    runs = _rows(
+        "SELECT c.slug, p.slug, r.external_run_id, i.incident_key"
+        " FROM runs_run r JOIN inventory_pipeline p ON p.id = r.pipeline_id"
+        " JOIN inventory_client c ON c.id = p.client_id"
+        " LEFT JOIN reporting.q11_incident_pipelines i ON i.pipeline_id = r.pipeline_id"
+        "  AND r.started_at BETWEEN i.first_failed_at AND i.last_failed_at"
+        " WHERE r.status = 'failed' AND r.started_at >= %s AND c.slug = ANY(%s)",
+        [window_start, clients],
+    )
+    expected = [expected_label.get((c, p, run_id)) for c, p, run_id, _ in runs]
+    found = [key for *_, key in runs]
+    precision, recall = pairwise_precision_recall(expected, found)
+    return [
+        _scenario(
+            "incidents: shared causes grouped, look-alikes apart",
+            "q11_incidents",
+            expected_incidents,
+            found_incidents,
+        ),
+        _scenario(
+            f"incident grouping of the {len(runs)} failed runs of the last "
+            f"{planted['window_days_before_end']} days (pairwise)",
+            "q11_incident_pipelines",
+            {"precision": 1.0, "recall": 1.0},
+            {"precision": precision, "recall": recall},
+        ),
+    ]
+
+
+def pairwise_precision_recall(
+    expected: list[str | None], found: list[str | None]
+) -> tuple[float, float]:
+    """Pairwise precision and recall of a grouping: over the pairs of items grouped together
+    by ``found``, the share also together in ``expected``, and the other way round. An item
+    labelled None is a group of its own. 1.0 when there are no such pairs."""
+    together_expected = together_found = together_both = 0
+    for i in range(len(expected)):
+        for j in range(i + 1, len(expected)):
+            in_expected = expected[i] is not None and expected[i] == expected[j]
+            in_found = found[i] is not None and found[i] == found[j]
+            together_expected += in_expected
+            together_found += in_found
+            together_both += in_expected and in_found
+    precision = together_both / together_found if together_found else 1.0
+    recall = together_both / together_expected if together_expected else 1.0
+    return round(precision, 3), round(recall, 3)
 
 
 def _scenario(name: str, view: str, expected: Any, found: Any) -> dict[str, Any]:

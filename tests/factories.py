@@ -13,6 +13,7 @@ from inventory.models import Client, Pipeline, Platform
 from runs import pipeline_state
 from runs.derived_state import runs_rewritten
 from runs.models import Run, RunStatus
+from runs.signatures import failure_signature as signature_of_message
 
 
 class ClientFactory(factory.django.DjangoModelFactory):
@@ -72,6 +73,14 @@ class RunFactory(factory.django.DjangoModelFactory):
     )
     error_message = factory.LazyAttribute(
         lambda o: "Task exited with return code 1" if o.status == RunStatus.FAILED else ""
+    )
+    # As every writer of runs stores it (runs/ingest.py).
+    failure_signature = factory.LazyAttribute(
+        lambda o: (
+            getattr(signature_of_message(o.error_message), "digest", None)
+            if o.status == RunStatus.FAILED
+            else None
+        )
     )
 
     @classmethod

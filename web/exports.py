@@ -117,6 +117,24 @@ def pipeline_alert_rules(query: QueryDict) -> Export:
     return Export(CsvTable(header, rows), scope=str(pipeline.pk))
 
 
+def incident_pipelines(query: QueryDict) -> Export:
+    """The pipelines of one incident (``key``), or of every incident."""
+    rows = selectors.incident_pipeline_rows()
+    key = query.get("key", "")
+    if key:
+        rows = rows.filter(incident_key=key)
+        if not rows.exists():
+            raise BadParameter("key: give the key of an incident of the last 7 days.")
+    return Export(queryset_table(rows))
+
+
+def error_signatures(query: QueryDict) -> Export:
+    rank_by = query.get("rank", "7d")
+    if rank_by not in ("7d", "30d"):
+        raise BadParameter("rank: one of 7d, 30d.")
+    return Export(queryset_table(selectors.error_signatures(rank_by)), scope=rank_by)
+
+
 def _whole(selector: Callable[[], object], **filters: str) -> Callable[[QueryDict], Export]:
     """A table that every row of ``selector()`` fills, or those matching ``filters``."""
 
@@ -127,7 +145,10 @@ def _whole(selector: Callable[[], object], **filters: str) -> Callable[[QueryDic
 
 
 TABLES: dict[str, Callable[[QueryDict], Export]] = {
-    # Overview
+    # Overview and the incident and errors pages
+    "incidents": _whole(selectors.incidents),
+    "incident-pipelines": incident_pipelines,
+    "error-signatures": error_signatures,
     "failing-now": _whole(selectors.failing_now),
     "client-health": _whole(selectors.client_health),
     "failures-per-day": failures_per_day,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.db import connections, router
-from django.db.models import Case, Count, F, Q, QuerySet, Value, When, Window
+from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import RowNumber, TruncWeek
 from django.utils import timezone
 
@@ -22,8 +22,11 @@ from runs.reporting import (
     ClientGovernance,
     ClientHealth,
     DailyFailureTotals,
+    ErrorSignature,
     Flakiness,
     FreshnessProblem,
+    Incident,
+    IncidentPipeline,
     PipelineChange,
     PipelineGovernance,
     PipelineLatestStatus,
@@ -33,6 +36,8 @@ from runs.reporting import (
 )
 
 RUN_STRIP_LENGTH = 20
+# How far back the incident views read failed runs (reporting.q11_incident_pipelines).
+INCIDENT_WINDOW = dt.timedelta(days=7)
 # Q2's health states, the ones needing attention first.
 HEALTH_ORDER = ("failing", "stale", "running", "never_run", "healthy")
 
@@ -43,6 +48,57 @@ HEALTH_ORDER = ("failing", "stale", "running", "never_run", "healthy")
 def failing_now() -> QuerySet[TriageEntry]:
     """Q6, worst first: the longest streaks, then the oldest."""
     return TriageEntry.objects.order_by("-consecutive_failures", "failing_since", "pipeline_id")
+
+
+def incidents() -> QuerySet[Incident]:
+    """Q11 incidents: open ones first, then the most recently seen."""
+    return Incident.objects.order_by("state", "-last_seen", "incident_key")  # open < resolved
+
+
+def first_incidents(*, limit: int) -> tuple[list[dict], int, int]:
+    """The first ``limit`` incidents (open first), how many there are and how many are open,
+    in one read of the view."""
+    open_one = Case(When(state="open", then=Value(1)), default=Value(0))
+    rows = list(
+        incidents()
+        .annotate(total_rows=Window(Count("*")), open_rows=Window(Sum(open_one)))[:limit]
+        .values()
+    )
+    return rows, (rows[0]["total_rows"] if rows else 0), (rows[0]["open_rows"] if rows else 0)
+
+
+def pipelines_of_incident(incident_key: str) -> list[IncidentPipeline]:
+    """An incident's pipelines: still failing first, then by client and name."""
+    return list(incident_pipeline_rows().filter(incident_key=incident_key))
+
+
+def incident_pipeline_rows() -> QuerySet[IncidentPipeline]:
+    return IncidentPipeline.objects.order_by(
+        "incident_key", "-is_open", "client_name", "pipeline_name", "pipeline_id"
+    )
+
+
+def incidents_of_pipeline(
+    pipeline: Pipeline, *, last_failure_at: dt.datetime | None
+) -> list[IncidentPipeline]:
+    """The pipeline's part in the incidents of the last 7 days, open first then the most
+    recent; no read at all when it has not failed within them (``last_failure_at``)."""
+    if last_failure_at is None or last_failure_at < timezone.now() - INCIDENT_WINDOW:
+        return []
+    return list(
+        IncidentPipeline.objects.filter(pipeline_id=pipeline.pk).order_by(
+            "-is_open", "-last_failed_at", "incident_key"
+        )
+    )
+
+
+def error_signatures(rank_by: str = "7d") -> QuerySet[ErrorSignature]:
+    """Q11 signatures of the last 30 days, the most failures first over ``rank_by`` (7d or
+    30d), then over the other window."""
+    first, then = ("-failures_7d", "-failures_30d")
+    if rank_by == "30d":
+        first, then = then, first
+    return ErrorSignature.objects.order_by(first, then, "-last_seen", "failure_signature")
 
 
 def client_health() -> QuerySet[ClientHealth]:

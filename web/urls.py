@@ -17,5 +17,7 @@ urlpatterns = [
     path("changes/", views.changes, name="changes"),
     path("freshness/", views.freshness, name="freshness"),
     path("governance/", views.governance, name="governance"),
+    path("incidents/<str:key>/", views.incident_detail, name="incident-detail"),
+    path("errors/", views.errors, name="errors"),
     path("csv/<slug:table>.csv", views.table_csv, name="table-csv"),
 ]

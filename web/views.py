@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlencode
 
 from django import forms
 from django.http import Http404, HttpRequest, HttpResponse
@@ -24,6 +25,8 @@ OVERVIEW_FAILING_ROWS = 50
 # Firing alerts the overview lists, most severe and oldest first; its heading counts them all.
 OVERVIEW_FIRING_ROWS = 50
 OVERVIEW_CLIENT_TILES = 30
+OVERVIEW_INCIDENT_ROWS = 20
+ERROR_WINDOWS = ("7d", "30d")
 LIST_ROWS = 200
 RUNS_PER_PAGE = 25
 
@@ -41,6 +44,11 @@ def _cursor(request: HttpRequest) -> tuple[selectors.RunCursor | None, str | Non
 
 @staff_page
 def overview(request: HttpRequest) -> HttpResponse:
+    # The incidents alone: their pipelines are on each incident's page (one more read of the
+    # view would cost as much again).
+    incidents, incidents_total, open_incidents = selectors.first_incidents(
+        limit=OVERVIEW_INCIDENT_ROWS
+    )
     # Plain rows (dicts), not model instances: the lists can hold thousands of pipelines.
     failing, failing_total = selectors.first_rows_and_count(
         selectors.failing_now(), limit=OVERVIEW_FAILING_ROWS
@@ -74,6 +82,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         request,
         "runs/overview.html",
         {
+            "incidents": incidents,
+            "incidents_total": incidents_total,
+            "open_incidents": open_incidents,
             "failing": failing,
             "failing_total": failing_total,
             "firing_alerts": firing[:OVERVIEW_FIRING_ROWS],
@@ -141,6 +152,7 @@ def client_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_page
 def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pipeline = get_object_or_404(Pipeline.objects.select_related("client"), pk=pk)
+    status = selectors.pipeline_status(pipeline)
     after, cursor_error = _cursor(request)
     if cursor_error:
         return render(request, "runs/bad_request.html", {"errors": [cursor_error]}, status=400)
@@ -182,7 +194,7 @@ def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "runs/pipeline_detail.html",
         {
             "pipeline": pipeline,
-            "status": selectors.pipeline_status(pipeline),
+            "status": status,
             "page": page,
             "recent": recent,
             "duration_chart": duration_chart,
@@ -190,7 +202,49 @@ def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rate_chart": rate_chart,
             "rules": list(selectors.rules_covering(pipeline)),
             "firing_alerts": firing_alerts(pipeline=pipeline),
+            "incidents": selectors.incidents_of_pipeline(
+                pipeline, last_failure_at=status.last_failure_at
+            ),
             "pipeline_key": str(pipeline.pk),
+        },
+    )
+
+
+@staff_page
+def incident_detail(request: HttpRequest, key: str) -> HttpResponse:
+    incident = selectors.incidents().filter(incident_key=key).first()
+    if incident is None:
+        raise Http404("No such incident in the last 7 days.")
+    pipelines = selectors.pipelines_of_incident(key)
+    return render(
+        request,
+        "runs/incident_detail.html",
+        {"incident": incident, "pipelines": pipelines, "incident_query": urlencode({"key": key})},
+    )
+
+
+@staff_page
+def errors(request: HttpRequest) -> HttpResponse:
+    rank_by = request.GET.get("rank", ERROR_WINDOWS[0])
+    if rank_by not in ERROR_WINDOWS:
+        return render(
+            request,
+            "runs/bad_request.html",
+            {"errors": [f"rank: one of {', '.join(ERROR_WINDOWS)}."]},
+            status=400,
+        )
+    signatures, signatures_total = selectors.first_rows_and_count(
+        selectors.error_signatures(rank_by), limit=LIST_ROWS
+    )
+    return render(
+        request,
+        "runs/errors.html",
+        {
+            "signatures": signatures,
+            "signatures_total": signatures_total,
+            "rank_by": rank_by,
+            "windows": ERROR_WINDOWS,
+            "query": urlencode({"rank": rank_by}),
         },
     )
 

@@ -36,7 +36,7 @@ def browser():
 
 
 def ingest_demo_data(tmp_path: Path) -> None:
-    """The committed demo data set (data/synthetic/v1), through the ingestion service."""
+    """The committed demo data set (data/synthetic/v1.1), through the ingestion service."""
     from synthetic.cli import main as synthetic_main
 
     state_files = ["--state-file", str(tmp_path / "state.json")]

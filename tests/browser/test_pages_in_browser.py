@@ -2,7 +2,7 @@
 server with seeded data, loads the overview, a pipeline page and the flaky ranking, finds the
 expected text and saves screenshots: under test-artifacts/ (not committed), or under the
 folder named by CHM_SCREENSHOT_DIR. The data: a small factory-built history, or with
-CHM_BROWSER_DEMO_DATA=1 the committed demo data set (data/synthetic/v1, ingested through the
+CHM_BROWSER_DEMO_DATA=1 the committed demo data set (data/synthetic/v1.1, ingested through the
 ingestion service), which `make screenshots` uses for the README's docs/img/."""
 
 from __future__ import annotations
@@ -22,20 +22,22 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 DEMO_DATA = os.environ.get("CHM_BROWSER_DEMO_DATA") == "1"
 # What each data set must show: the failing pipeline (with its error), a rule covering it,
-# and a flaky pipeline. The demo set's answers are its planted scenarios
-# (data/synthetic/v1/context/scenarios.json).
+# a flaky pipeline, and an error signature (as the errors page reads it: normalised). The demo set's answers are its planted scenarios
+# (data/synthetic/v1.1/context/scenarios.json).
 EXPECTED = {
     "factories": {
         "failing": "Orders (Acme)",
         "error": "No space left on device",
         "rule": "Acme Corp: 3 failures in a row",
         "flaky": "Billing (Acme)",
+        "signature": "task exited with return code 1",
     },
     "demo": {
         "failing": "Marketing attribution",
         "error": "dbt test failure: not_null_orders_order_id",
         "rule": "Any pipeline failing three times in a row",
         "flaky": "Salesforce sync",
+        "signature": "permission denied for schema analytics",
     },
 }
 
@@ -158,6 +160,10 @@ def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded
     page.click("nav >> text=Flaky")
     assert seeded["flaky"] in page.locator("#flaky").inner_text()
     page.screenshot(path=SCREENSHOTS / "flaky.png", full_page=True)
+
+    # Every failed run's message, grouped by signature.
+    page.click("nav >> text=Errors")
+    assert seeded["signature"] in page.locator("#signatures").inner_text()
 
     # The admin and Swagger UI run their scripts under the same policy.
     page.goto(f"{live_server.url}/admin/alerts/alertrule/")

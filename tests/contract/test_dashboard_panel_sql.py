@@ -301,3 +301,18 @@ def test_chms_own_rendering_gives_the_grafana_numbers(history, key, selection):
     expected_columns, expected_rows = grafana_rows(key, clients, history)
     assert list(data.columns) == expected_columns
     assert data.rows == expected_rows
+
+
+def test_q11_incidents_keep_those_that_involve_the_clients(history):
+    # orders (acme) and sync (globex) failed alike within 2 hours on day 3; both succeeded since.
+    columns, rows = grafana_rows("q11-incidents", ["acme"], history)
+    (row,) = [dict(zip(columns, r, strict=True)) for r in rows]
+    assert (row["kind"], row["pipelines"], row["clients"], row["state"]) == (
+        "signature",
+        2,
+        2,
+        "resolved",
+    )
+    assert row["platforms"] == "airflow, fivetran"
+    assert grafana_rows("q11-incidents", ["globex"], history)[1] == rows
+    assert grafana_rows("q11-incidents", ["initech"], history)[1] == []

@@ -85,6 +85,18 @@ SCENARIOS = {
         item("p6", pipeline="fresh", start=3),
         [item("p7", pipeline="fresh", start=2), item("p8", pipeline="etl", start=1)],
     ],
+    "failure signatures: written, changed and cleared with the status and message": [
+        item("s1", "failed", 8, 7.9, error_message="permission denied for schema analytics"),
+        item("s2", "failed", 7, 6.9),
+        [
+            item("s3", "running", 6),
+            item("s3", "failed", 6, 5.9, error_message="Connection refused to db-7.acme.io:5432"),
+            item("s4", "failed", 5, 4.9, error_message="Task exited with return code 137"),
+        ],
+        item("s1", "success", 8, 7.0),
+        item("s4", "failed", 5, 4.0, error_message="Task exited with return code 1"),
+        item("s2", "failed", 7, 6.9, error_message="late message: KeyError: 'customer_id'"),
+    ],
     "hostile values": [
         item("h1", external_run_id=10**300),
         item("h2", error_message="a\x00b"),
@@ -106,7 +118,16 @@ def snapshot(results) -> dict:
     }
     outcomes = [
         [
-            (r.index, r.outcome, names.get(r.run_id), r.errors, r.conflict, r.unknown_pipeline)
+            (
+                r.index,
+                r.outcome,
+                names.get(r.run_id),
+                r.errors,
+                r.conflict,
+                r.unknown_pipeline,
+                # The run a single item is answered with: its signature as stored.
+                getattr(r.run, "failure_signature", None),
+            )
             for r in result.results
         ]
         for result in results
@@ -117,6 +138,7 @@ def snapshot(results) -> dict:
             run.started_at,
             run.finished_at,
             run.error_message,
+            run.failure_signature,
             run.metadata,
         )
         for run in Run.objects.all()

@@ -1,8 +1,8 @@
 """Migrations are frozen: the SQL every migration applies and reverses stays what it was when
 the migration landed, whatever happens to the files it reads (runs/sql/, moved or split).
 
-Each migration's RunSQL texts, forward and reverse, in order, are hashed and compared with the
-digest recorded here when it landed. A new migration with SQL adds its line (the failure prints
+Each migration's RunSQL texts (those inside SeparateDatabaseAndState too), forward and
+reverse, in order, are hashed and compared with the digest recorded here when it landed. A new migration with SQL adds its line (the failure prints
 it); a recorded one never changes.
 """
 
@@ -68,6 +68,14 @@ FROZEN = {
         "runs",
         "0017_writers_keep_derived_state",
     ): "c33a6f324e14dc4be4e87a8c79c241acdad035c265f30634c286c7386b174683",
+    (
+        "runs",
+        "0018_failure_signatures",
+    ): "dba63b0e83650305533135731fd86ea374ee1e35996896ed256bc37ae1687f39",
+    (
+        "runs",
+        "0019_incidents_and_error_signatures",
+    ): "ea1464fd765ea4060c9b45295bb1f26d03c86c24809a1d94bde074e713ad185f",
 }
 
 
@@ -79,6 +87,15 @@ def _texts(sql) -> list[str]:
     return [statement if isinstance(statement, str) else repr(statement) for statement in sql]
 
 
+def _flattened(operations):
+    """The operations, with those that SeparateDatabaseAndState runs on the database."""
+    for operation in operations:
+        if isinstance(operation, migrations.SeparateDatabaseAndState):
+            yield from _flattened(operation.database_operations)
+        else:
+            yield operation
+
+
 def applied_sql_digests() -> dict[tuple[str, str], str]:
     """sha256 of the SQL each CHM migration runs, for those that run any."""
     loader = MigrationLoader(connection, ignore_no_migrations=True, load=False)
@@ -88,7 +105,7 @@ def applied_sql_digests() -> dict[tuple[str, str], str]:
         if app not in CHM_APPS:
             continue
         texts = []
-        for operation in migration.operations:
+        for operation in _flattened(migration.operations):
             if isinstance(operation, migrations.RunSQL):
                 texts += ["forward", *_texts(operation.sql)]
                 texts += ["reverse", *_texts(operation.reverse_sql)]

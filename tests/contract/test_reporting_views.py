@@ -92,6 +92,20 @@ VIEW_COLUMNS = {
         "with_documentation", "covered", "uncovered", "owner_pct", "documentation_pct",
         "coverage_pct", "enabled_rules", "firing_rules",
     ],
+    "q11_incident_pipelines": [
+        "row_key", "incident_key", "kind", "failure_signature", *PIPELINE_COLUMNS, "failures",
+        "first_failed_at", "last_failed_at", "last_run_id", "last_error", "recovered_at",
+        "is_open",
+    ],
+    "q11_incidents": [
+        "incident_key", "kind", "failure_signature", "platform", "platforms", "pipelines",
+        "clients", "failures", "open_pipelines", "first_seen", "last_seen", "state",
+        "example_run_id", "example_error",
+    ],
+    "q11_error_signatures": [
+        "failure_signature", "failures_7d", "failures_30d", "pipelines_7d", "pipelines_30d",
+        "clients_30d", "first_seen", "last_seen", "example_run_id", "example_error",
+    ],
 }  # fmt: skip
 
 

@@ -165,7 +165,7 @@ def test_a_dry_run_counts_and_rolls_back():
 
 
 def test_the_synthetic_base_inventory_loads_through_the_command():
-    path = Path(__file__).resolve().parents[2] / "data/synthetic/v1/base/inventory.json"
+    path = Path(__file__).resolve().parents[2] / "data/synthetic/v1.1/base/inventory.json"
     document = json.loads(path.read_text())
 
     call_command("load_inventory", str(path))

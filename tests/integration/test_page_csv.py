@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.csv_export import CHUNK_ROWS
-from runs.models import RunStatus
+from runs.models import Incident, RunStatus
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
 from web import exports
 
@@ -44,6 +44,19 @@ def history():
     ]
     AlertRuleFactory(client=acme, pipeline=orders, target="secret-pager@example.com")
     return {"acme": acme, "orders": orders, "sync": sync, "runs": runs}
+
+
+def an_incident(history) -> str:
+    """The same error as orders' on sync half an hour before: one incident of both; its key."""
+    failed = history["runs"][1]
+    RunFactory(
+        pipeline=history["sync"],
+        status=RunStatus.FAILED,
+        started_at=failed.started_at - HOUR / 2,
+        error_message=failed.error_message,
+    )
+    (incident_key,) = Incident.objects.values_list("incident_key", flat=True)
+    return incident_key
 
 
 def download(http, table: str, **params) -> tuple[StreamingHttpResponse, list[dict]]:
@@ -129,6 +142,29 @@ def test_view_tables_hold_the_views_columns_and_every_row(staff_client, history)
     assert sum(int(row["failures"]) for row in rows) == 2
 
 
+def test_incident_and_error_tables_hold_every_incident_pipeline_and_signature(
+    staff_client, history
+):
+    incident_key = an_incident(history)
+    _, rows = download(staff_client, "incidents")
+    assert [(row["incident_key"], row["pipelines"], row["state"]) for row in rows] == [
+        (incident_key, "2", "open")
+    ]
+    _, rows = download(staff_client, "incident-pipelines", key=incident_key)
+    assert {row["pipeline_slug"] for row in rows} == {"orders", "sync"}
+    _, rows = download(staff_client, "error-signatures", rank="30d")
+    assert sorted(int(row["failures_30d"]) for row in rows) == [1, 2]
+    response = staff_client.get(
+        reverse("runs:table-csv", args=["incident-pipelines"]), {"key": "nope"}
+    )
+    assert response.status_code == 400
+    assert b"key: give the key of an incident" in response.content
+    response = staff_client.get(
+        reverse("runs:table-csv", args=["error-signatures"]), {"rank": "1y"}
+    )
+    assert response.status_code == 400
+
+
 @pytest.mark.parametrize("table", sorted(exports.TABLES))
 def test_every_table_downloads(staff_client, history, table):
     params = {}
@@ -146,8 +182,17 @@ def _csv_links(body: str) -> set[str]:
 
 def test_every_table_of_every_page_links_to_its_download(staff_client, history):
     acme, orders = history["acme"], history["orders"]
+    incident_key = an_incident(history)
     pages = {
-        reverse("runs:overview"): {"failing-now", "client-health", "failures-per-day", "platforms"},
+        reverse("runs:overview"): {
+            "incidents",
+            "failing-now",
+            "client-health",
+            "failures-per-day",
+            "platforms",
+        },
+        reverse("runs:errors"): {"error-signatures"},
+        reverse("runs:incident-detail", args=[incident_key]): {"incident-pipelines"},
         reverse("runs:client-detail", args=[acme.slug]): {
             "client-pipelines",
             "client-weekly-trend",

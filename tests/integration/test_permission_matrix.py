@@ -16,6 +16,7 @@ from django.urls import get_resolver, reverse
 
 from chm_project.roles import ADMINS, OPERATORS, VIEWERS
 from inventory.models import Client
+from runs.models import Incident
 from tests.conftest import staff_with_role
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
 from tests.integration.test_alert_admin import rule_form
@@ -31,7 +32,17 @@ def world(chm_client):
     pipeline = PipelineFactory(client=chm_client, slug="orders-etl")
     run = RunFactory(pipeline=pipeline)
     rule = AlertRuleFactory(client=chm_client, target="ops@example.com")
-    return {"client": chm_client, "pipeline": pipeline, "run": run, "rule": rule}
+    # Two pipelines failing alike: an incident, for its page.
+    for other in (pipeline, PipelineFactory(client=chm_client)):
+        RunFactory(pipeline=other, status="failed", error_message="permission denied")
+    (incident_key,) = Incident.objects.values_list("incident_key", flat=True)
+    return {
+        "client": chm_client,
+        "pipeline": pipeline,
+        "run": run,
+        "rule": rule,
+        "incident_key": incident_key,
+    }
 
 
 @pytest.fixture
@@ -59,6 +70,8 @@ PAGES = {
     "runs:changes": lambda w: [],
     "runs:freshness": lambda w: [],
     "runs:governance": lambda w: [],
+    "runs:errors": lambda w: [],
+    "runs:incident-detail": lambda w: [w["incident_key"]],
     "dashboards:index": lambda w: [],
     "dashboards:dashboard": lambda w: ["business"],
     "dashboards:panel-csv": lambda w: ["operations", "q06-triage"],

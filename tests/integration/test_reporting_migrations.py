@@ -49,13 +49,13 @@ def test_reporting_role_cannot_read_the_tables(table):
 
 @pytest.mark.django_db(transaction=True)
 def test_runs_migrations_reverse_to_zero_and_apply_again():
-    assert len(reporting_views()) == 13
+    assert len(reporting_views()) == 16
     call_command("migrate", "runs", "zero", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'reporting'")
         assert cursor.fetchone() == (0,)
     call_command("migrate", verbosity=0)
-    assert len(reporting_views()) == 13
+    assert len(reporting_views()) == 16
     RunFactory(status=RunStatus.SUCCESS)
     assert select_as_reporting_role(
         "SELECT count(*) FROM reporting.q02_pipeline_latest_status"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -12,17 +13,17 @@ from django.db import connection
 from inventory.loading import load_inventory
 from inventory.models import Client
 from runs.models import RolledUpDay, Run
-from synthetic import generator
+from synthetic import generator, orchestrator
 from synthetic.cli import main
 
 pytestmark = pytest.mark.django_db
 
-COMMITTED = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "v1"
+COMMITTED = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "v1.1"
 
 
-def _copy_of_v1(tmp_path: Path) -> Path:
+def _copy_of_the_set(tmp_path: Path) -> Path:
     """The committed files without their state and report, which each test writes anew."""
-    out = tmp_path / "v1"
+    out = tmp_path / "v1.1"
     shutil.copytree(COMMITTED / "base", out / "base")
     shutil.copytree(COMMITTED / "batches", out / "batches")
     shutil.copytree(COMMITTED / "context", out / "context")
@@ -66,8 +67,8 @@ def _snapshot() -> list[tuple]:
     )
 
 
-def test_ingesting_v1_directly_gives_the_committed_report(tmp_path):
-    out = _copy_of_v1(tmp_path)
+def test_ingesting_the_set_directly_gives_the_committed_report(tmp_path):
+    out = _copy_of_the_set(tmp_path)
 
     assert _run(out, "--ingest", "--validate") == 0
 
@@ -81,9 +82,26 @@ def test_ingesting_v1_directly_gives_the_committed_report(tmp_path):
     ).read_bytes()
 
 
+def test_validating_the_day_after_ingestion_gives_the_committed_report(tmp_path, monkeypatch):
+    """Ingestion and validation straddling midnight UTC: the shift is fixed at ingestion (here
+    one day earlier than today's), and the views read the shifted data a day later than its
+    end. Freshness, incidents and the other scenarios must still give the committed report."""
+    out = _copy_of_the_set(tmp_path)
+    today = orchestrator.shift_days_for
+    monkeypatch.setattr(orchestrator, "shift_days_for", lambda day: today(day) - 1)
+
+    assert _run(out, "--ingest", "--validate") == 0
+
+    report = json.loads((out / "validation_report.json").read_text())
+    assert report == _committed_report()
+    state = json.loads((out / "ingest-state.json").read_text())
+    ((entry),) = state["ingested"].values()
+    assert entry["shift_days"] == today(dt.datetime.now(dt.UTC).date()) - 1
+
+
 @pytest.mark.django_db(transaction=True)
-def test_ingesting_v1_over_http_gives_the_committed_report(tmp_path, live_server):
-    out = _copy_of_v1(tmp_path)
+def test_ingesting_the_set_over_http_gives_the_committed_report(tmp_path, live_server):
+    out = _copy_of_the_set(tmp_path)
     load_inventory(document=json.loads((out / "base" / "inventory.json").read_text()))
     keys = tmp_path / "keys.txt"
     keys.write_text(
@@ -100,7 +118,7 @@ def test_ingesting_v1_over_http_gives_the_committed_report(tmp_path, live_server
 def test_ingesting_over_http_without_a_clients_key_stops_with_a_clear_error(
     tmp_path, live_server, capsys
 ):
-    out = _copy_of_v1(tmp_path)
+    out = _copy_of_the_set(tmp_path)
     load_inventory(document=json.loads((out / "base" / "inventory.json").read_text()))
 
     assert _run(out, "--ingest-url", live_server.url, "--key", "nobody=chm_x") == 1
@@ -130,7 +148,7 @@ def test_an_interrupted_ingestion_resumes_to_the_same_runs_without_duplicates(tm
 
 
 def test_a_finished_ingestion_does_nothing_the_second_time(tmp_path, capsys):
-    out = _copy_of_v1(tmp_path)
+    out = _copy_of_the_set(tmp_path)
     _run(out, "--ingest")
     before = _snapshot()
     capsys.readouterr()
@@ -142,7 +160,7 @@ def test_a_finished_ingestion_does_nothing_the_second_time(tmp_path, capsys):
 
 
 def test_ingestion_is_skipped_when_the_set_is_already_in_the_database(tmp_path, capsys):
-    out = _copy_of_v1(tmp_path)
+    out = _copy_of_the_set(tmp_path)
     _run(out, "--ingest")
     count = Run.objects.count()
     (out / "ingest-state.json").unlink()  # e.g. var/ was cleaned, the database was kept
@@ -156,7 +174,7 @@ def test_ingestion_is_skipped_when_the_set_is_already_in_the_database(tmp_path, 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_key_stops_the_http_ingestion_and_a_rerun_resumes(tmp_path, live_server, capsys):
-    out = _copy_of_v1(tmp_path)
+    out = _copy_of_the_set(tmp_path)
     load_inventory(document=json.loads((out / "base" / "inventory.json").read_text()))
     keys = {client.slug: client.rotate_key() for client in Client.objects.all()}
     wrong = [f"--key={slug}=chm_not-the-key" for slug in keys]
@@ -183,7 +201,7 @@ def _git(checkout: Path, *args: str) -> str:
 
 def test_the_documented_commands_on_a_clean_checkout_leave_git_status_clean(tmp_path, monkeypatch):
     checkout = tmp_path / "checkout"
-    shutil.copytree(COMMITTED, checkout / "data" / "synthetic" / "v1")
+    shutil.copytree(COMMITTED, checkout / "data" / "synthetic" / "v1.1")
     shutil.copy(COMMITTED.parents[2] / ".gitignore", checkout / ".gitignore")
     _git(checkout, "init", "--quiet")
     _git(checkout, "add", ".")
@@ -193,11 +211,11 @@ def test_the_documented_commands_on_a_clean_checkout_leave_git_status_clean(tmp_
     assert main(["--quiet"]) == 0
     assert main(["--quiet", "--ingest", "--validate"]) == 0
     # The seed's own command line, as docs/synthetic-data.md and `make run` give it.
-    state = "data/synthetic/v1/context/session_state.json"
+    state = "data/synthetic/v1.1/context/session_state.json"
     assert main(["--quiet", "--state-file", state, "--ingest"]) == 0
 
     assert _git(checkout, "status", "--porcelain", "--untracked-files=all") == ""
-    ingest_state = json.loads((checkout / "var" / "synthetic-v1-state.json").read_text())
+    ingest_state = json.loads((checkout / "var" / "synthetic-v1.1-state.json").read_text())
     assert ingest_state["validated"]["complete"]
     ((target, entry),) = ingest_state["ingested"].items()
     assert entry["complete"]

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alerts.evaluation import evaluate_alerts
-from runs.models import RunStatus
+from runs.models import Incident, RunStatus
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +54,8 @@ def world():
             status=RunStatus.FAILED,
             started_at=started + dt.timedelta(minutes=minutes),
         )
+    # Failing as orders does: an incident of both.
+    RunFactory(pipeline=PipelineFactory(), status=RunStatus.FAILED, started_at=started)
     AlertRuleFactory(client=acme, name="acme failing", threshold=2)
     AlertRuleFactory(client=acme, pipeline=orders, name="orders failing", threshold=3)
     evaluate_alerts(deliver=False)
@@ -72,6 +74,8 @@ def pages(acme, orders) -> list[str]:
         reverse("runs:changes"),
         reverse("runs:freshness"),
         reverse("runs:governance"),
+        reverse("runs:errors"),
+        reverse("runs:incident-detail", args=[Incident.objects.get().incident_key]),
         reverse("dashboards:index"),
         reverse("dashboards:dashboard", args=["business"]),
         reverse("dashboards:dashboard", args=["operations"]),

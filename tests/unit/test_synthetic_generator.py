@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 from synthetic import generator
 from synthetic.cli import main
 
-COMMITTED = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "v1"
+COMMITTED = Path(__file__).resolve().parents[2] / "data" / "synthetic" / "v1.1"
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -72,7 +73,7 @@ def test_generating_neither_reads_nor_writes_the_ingestion_state(tmp_path):
     ingest_state.write_text('{"parameters": {"seed": 99}, "ingested": {}}')
     before = ingest_state.read_bytes()
 
-    assert _generate(tmp_path / "v1", "--ingest-state-file", str(ingest_state)) == 0
+    assert _generate(tmp_path / "v1.1", "--ingest-state-file", str(ingest_state)) == 0
 
     assert ingest_state.read_bytes() == before
 
@@ -197,3 +198,50 @@ def test_every_scenario_is_planted_on_distinct_pipelines(data_set):
     )
     assert uncovered["alert_rules"] == []
     assert all(c["alert_rules"] for c in data_set.inventory["clients"] if c is not uncovered)
+
+
+def test_freshness_expectations_hold_until_the_end_of_the_day_after_ingestion():
+    """Ingestion shifts the set to end at midnight (UTC) of the day it runs; the views judge
+    freshness against the clock when they are read. Validation may run up to the end of the
+    next day (ingestion just before midnight, validation after it): only the planted stale
+    pipeline may then be late."""
+    data = generator.build()
+    latest_read = generator.ANCHOR + dt.timedelta(days=2)
+    stale = data.scenarios["scenarios"]["stale_pipeline"]
+    last_success: dict[tuple[str, str], dt.datetime] = {}
+    for (client, pipeline, _), (status, _, finished) in data.expected_runs.items():
+        if status == "success":
+            moment = dt.datetime.fromisoformat(finished)
+            last_success[(client, pipeline)] = max(
+                moment, last_success.get((client, pipeline), moment)
+            )
+    late = [
+        f"{client['slug']}/{pipeline['slug']}"
+        for client in data.inventory["clients"]
+        for pipeline in client["pipelines"]
+        if pipeline.get("freshness_minutes")
+        and last_success[(client["slug"], pipeline["slug"])]
+        + dt.timedelta(minutes=pipeline["freshness_minutes"])
+        < latest_read
+    ]
+    assert late == [f"{stale['client']}/{stale['pipeline']}"]
+
+
+def test_planted_incidents_fall_within_the_window_every_reading_sees():
+    data = generator.build()
+    incidents = data.scenarios["scenarios"]["incidents"]
+    window_start = generator.ANCHOR - dt.timedelta(days=incidents["window_days_before_end"])
+    # Read up to the end of the day after ingestion, the views look 7 days back.
+    assert generator.ANCHOR + dt.timedelta(days=2) - dt.timedelta(days=7) <= window_start
+    planted = [group for group in incidents.values() if isinstance(group, dict)]
+    assert {name for name, group in incidents.items() if isinstance(group, dict)} == {
+        "credential_expiry",
+        "staging_grant",
+        "look_alikes",
+        "platform_outage",
+    }
+    for group in planted:
+        assert dt.date.fromisoformat(group["day"]) >= window_start.date()
+    credential = incidents["credential_expiry"]["runs"]
+    assert len({run["client"] for run in credential}) == 3
+    assert len(incidents["platform_outage"]["runs"]) >= 5
