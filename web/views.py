@@ -39,6 +39,14 @@ def _cursor(request: HttpRequest) -> tuple[selectors.RunCursor | None, str | Non
         return None, "after: not a page position from this site (expected <microseconds>-<id>)."
 
 
+def _alert_actions(request: HttpRequest) -> dict[str, bool]:
+    """What the firing-alerts table offers this user (operators act, viewers read)."""
+    return {
+        "can_acknowledge": request.user.has_perm("alerts.acknowledge_alertstate"),
+        "can_silence": request.user.has_perm("alerts.add_silence"),
+    }
+
+
 @staff_page
 def overview(request: HttpRequest) -> HttpResponse:
     # Plain rows (dicts), not model instances: the lists can hold thousands of pipelines.
@@ -78,6 +86,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "failing_total": failing_total,
             "firing_alerts": firing[:OVERVIEW_FIRING_ROWS],
             "firing_total": len(firing),
+            **_alert_actions(request),
             "client_tiles": health if show_all_clients else health[:OVERVIEW_CLIENT_TILES],
             "clients_total": len(health),
             "show_all_clients": show_all_clients,
@@ -191,6 +200,7 @@ def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rules": list(selectors.rules_covering(pipeline)),
             "firing_alerts": firing_alerts(pipeline=pipeline),
             "pipeline_key": str(pipeline.pk),
+            **_alert_actions(request),
         },
     )
 

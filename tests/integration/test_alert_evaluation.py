@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alerts.evaluation import evaluate_alerts, find_conditions
-from alerts.models import AlertRule, RuleKind
+from alerts.models import AlertEvent, AlertRule, AlertState, EventKind, Notification, RuleKind
 from inventory.models import Pipeline
 from runs.models import RunStatus
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
@@ -46,6 +46,17 @@ def firing_on(rule: AlertRule) -> list[int]:
     return rule.firing_pipeline_ids
 
 
+def open_alert(rule: AlertRule, pipeline: Pipeline) -> AlertState:
+    return AlertState.objects.open().get(rule=rule, pipeline=pipeline)
+
+
+def queued(rule: AlertRule) -> list[str]:
+    """What the rule's notifications say, oldest first."""
+    return list(
+        Notification.objects.filter(rule=rule).order_by("pk").values_list("state", flat=True)
+    )
+
+
 # --- consecutive failures ---------------------------------------------------------------------
 
 
@@ -56,7 +67,11 @@ def test_consecutive_failures_fire_at_exactly_the_threshold(pipeline):
     rule.refresh_from_db()
     assert rule.firing_pipeline_ids == [pipeline.pk]
     # The triggering runs, newest first.
-    assert rule.firing[str(pipeline.pk)]["run_ids"] == [runs[3].pk, runs[2].pk, runs[1].pk]
+    alert = open_alert(rule, pipeline)
+    assert alert.run_ids == [runs[3].pk, runs[2].pk, runs[1].pk]
+    assert alert.summary == "3 failed runs in a row since the last success (threshold 3)"
+    assert alert.fired_at == NOW
+    assert AlertEvent.objects.get(alert=alert).kind == EventKind.FIRED
 
 
 def test_consecutive_failures_one_below_the_threshold_do_not_fire(pipeline):
@@ -78,15 +93,15 @@ def test_consecutive_failures_resolve_after_a_success(pipeline):
     add_runs(pipeline, "failed", "failed", start_minutes_ago=120)
     evaluate()
     assert firing_on(rule) == [pipeline.pk]
-    version = rule.state_version
 
     add_runs(pipeline, "success", start_minutes_ago=30)
     report = evaluate()
-    rule.refresh_from_db()
-    assert rule.firing == {}
+    assert firing_on(rule) == []
     assert report.resolved == [(rule.pk, pipeline.pk)]
-    assert rule.state_version == version + 1
-    assert [item["state"] for item in rule.pending_notifications] == ["firing", "resolved"]
+    assert AlertState.objects.get(rule=rule).resolved_at == NOW
+    assert queued(rule) == ["firing", "resolved"]
+    history = AlertEvent.objects.filter(rule=rule).order_by("pk").values_list("kind", flat=True)
+    assert list(history) == [EventKind.FIRED, EventKind.RESOLVED]
 
 
 def test_an_unchanged_state_queues_nothing_new(pipeline):
@@ -97,8 +112,8 @@ def test_an_unchanged_state_queues_nothing_new(pipeline):
     report = evaluate()
     rule.refresh_from_db()
     assert report.fired == [] and report.resolved == []
-    assert len(rule.pending_notifications) == 1
-    assert rule.state_version == 1
+    assert queued(rule) == ["firing"]
+    assert AlertState.objects.filter(rule=rule).count() == 1
     assert rule.last_evaluated_at == NOW
 
 
@@ -133,7 +148,7 @@ def test_failure_rate_fires_at_exactly_the_threshold(pipeline):
     evaluate()
     rule.refresh_from_db()
     assert rule.firing_pipeline_ids == [pipeline.pk]
-    assert "2 of 5" in rule.firing[str(pipeline.pk)]["summary"]
+    assert "2 of 5" in open_alert(rule, pipeline).summary
 
 
 def test_failure_rate_one_point_below_the_threshold_does_not_fire(pipeline):
@@ -257,7 +272,7 @@ def test_long_running_fires_for_a_run_running_exactly_the_threshold(pipeline):
     evaluate()
     rule.refresh_from_db()
     assert rule.firing_pipeline_ids == [pipeline.pk]
-    assert rule.firing[str(pipeline.pk)]["run_ids"] == [run.pk]
+    assert open_alert(rule, pipeline).run_ids == [run.pk]
 
 
 def test_long_running_does_not_fire_one_minute_before_the_threshold(pipeline):
@@ -325,9 +340,10 @@ def test_a_disabled_rule_stops_firing_without_a_notification(pipeline):
     evaluate()
     AlertRule.objects.filter(pk=rule.pk).update(is_enabled=False)
     evaluate()
-    rule.refresh_from_db()
-    assert rule.firing == {}
-    assert [item["state"] for item in rule.pending_notifications] == ["firing"]
+    assert firing_on(rule) == []
+    assert queued(rule) == ["firing"]
+    closed = AlertEvent.objects.filter(rule=rule, kind=EventKind.RESOLVED).get()
+    assert "rule was disabled" in closed.note
 
 
 def test_evaluating_some_pipelines_keeps_the_state_of_the_others(chm_client):
