@@ -211,7 +211,7 @@ def _history_page(
         "csv_query": request.GET.urlencode(),
         "scope_query": f"rule={rule.pk}" if rule else f"pipeline={pipeline.pk}",
     }
-    if not filterset.is_valid():
+    if filterset.errors:
         errors = [f"{name}: {' '.join(msgs)}" for name, msgs in filterset.errors.items()]
         return render(request, "alerts/history.html", {**context, "errors": errors}, status=400)
     events = list(filterset.qs[: HISTORY_ROWS + 1])
