@@ -51,9 +51,6 @@ logger = logging.getLogger(__name__)
 
 # A transition lost to another evaluator is re-read and decided again; this bounds the loop.
 RACE_ATTEMPTS = 5
-# A rule keeps at most this many undelivered notifications (the oldest are marked dropped,
-# with an error logged), so that a dead target cannot grow the outbox forever.
-MAX_PENDING_NOTIFICATIONS = 200
 # Runs named in the state and in a notification, newest first.
 MAX_TRIGGERING_RUNS = 10
 
@@ -475,8 +472,6 @@ class _Evaluation:
                 )
             AlertEvent.objects.bulk_create(events)
             Notification.objects.bulk_create(notifications)
-            if notifications:
-                _bound_outbox(rule)
         return set(opened), closed
 
     def _event(
@@ -596,25 +591,9 @@ class _Evaluation:
                 reminded += 1
             AlertEvent.objects.bulk_create(events)
             Notification.objects.bulk_create(notifications)
-            for rule_id in {n.rule_id for n in notifications}:
-                _bound_outbox(by_pk[rule_id])
         return reminded
 
 
 def _pipeline_of(subject_key: str) -> int | None:
     kind, _, value = subject_key.partition(":")
     return int(value) if kind == "pipeline" and value.isdigit() else None
-
-
-def _bound_outbox(rule: AlertRule) -> None:
-    pending = Notification.objects.filter(rule=rule, status=NotificationStatus.PENDING)
-    extra = pending.count() - MAX_PENDING_NOTIFICATIONS
-    if extra <= 0:
-        return
-    oldest = list(pending.order_by("pk").values_list("pk", flat=True)[:extra])
-    Notification.objects.filter(pk__in=oldest, status=NotificationStatus.PENDING).update(
-        status=NotificationStatus.DROPPED,
-        error=f"dropped: more than {MAX_PENDING_NOTIFICATIONS} were waiting for delivery",
-        lease_until=None,
-    )
-    logger.error("alert rule %s: %d undelivered notification(s) dropped", rule.pk, extra)

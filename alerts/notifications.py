@@ -47,6 +47,10 @@ MAX_PER_ROUND = 20
 # second one; short enough that a crashed evaluator's claim soon lapses.
 LEASE = dt.timedelta(minutes=15)
 ERROR_MESSAGE_CHARS = 500
+# A rule keeps at most this many undelivered notifications (the oldest are marked dropped,
+# with an error logged), so that a dead target cannot grow the outbox forever. Checked when a
+# delivery fails: only then can the outbox grow.
+MAX_PENDING_NOTIFICATIONS = 200
 
 
 class DeliveryError(Exception):
@@ -378,7 +382,22 @@ def deliver_pending_notifications(*, rule_ids: Collection[int] | None = None) ->
             Notification.objects.filter(pk=notification.pk).update(**outcome)
             if error:
                 report.failed += 1
+                _bound_outbox(rule)
                 # The rest goes to the same target: keep their order, try again next time.
                 break
             report.delivered += 1
     return report
+
+
+def _bound_outbox(rule: AlertRule) -> None:
+    pending = Notification.objects.filter(rule=rule, status=NotificationStatus.PENDING)
+    extra = pending.count() - MAX_PENDING_NOTIFICATIONS
+    if extra <= 0:
+        return
+    oldest = list(pending.order_by("pk").values_list("pk", flat=True)[:extra])
+    Notification.objects.filter(pk__in=oldest, status=NotificationStatus.PENDING).update(
+        status=NotificationStatus.DROPPED,
+        error=f"dropped: more than {MAX_PENDING_NOTIFICATIONS} were waiting for delivery",
+        lease_until=None,
+    )
+    logger.error("alert rule %s: %d undelivered notification(s) dropped", rule.pk, extra)

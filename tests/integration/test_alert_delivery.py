@@ -173,3 +173,19 @@ def test_an_email_carries_the_same_content_as_text_and_html(failing, settings):
     assert "orders &lt;failing&gt;" in html and "<failing>" not in html
     for text in (message.body, html):
         assert "Acme" in text and "Orders Etl" in text and "2 failed runs in a row" in text
+
+
+def test_a_dead_target_cannot_grow_the_outbox_forever(
+    failing, webhook_receiver, fast_delivery, monkeypatch
+):
+    from alerts import notifications
+
+    monkeypatch.setattr(notifications, "MAX_PENDING_NOTIFICATIONS", 1)
+    hook_rule(failing, "http://127.0.0.1:9/hook")
+    evaluate()
+    RunFactory(pipeline=failing, status=RunStatus.SUCCESS, started_at=timezone.now())
+    evaluate()
+    rows = list(Notification.objects.order_by("pk").values_list("state", "status"))
+    # The oldest is dropped (and says so); the newest still waits.
+    assert rows == [("firing", "dropped"), ("resolved", "pending")]
+    assert "dropped: more than 1" in Notification.objects.order_by("pk").first().error
