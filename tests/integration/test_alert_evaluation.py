@@ -11,7 +11,13 @@ from alerts.evaluation import evaluate_alerts, find_conditions
 from alerts.models import AlertEvent, AlertRule, AlertState, EventKind, Notification, RuleKind
 from inventory.models import Pipeline
 from runs.models import RunStatus
-from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
+from tests.factories import (
+    AlertRuleFactory,
+    AlertStateFactory,
+    ClientFactory,
+    PipelineFactory,
+    RunFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -401,3 +407,68 @@ def test_a_whole_evaluation_does_not_grow_with_the_number_of_pipelines():
         return len(queries)
 
     assert queries_for(2) == queries_for(15)
+
+
+# --- races ------------------------------------------------------------------------------------
+
+
+def test_an_evaluator_that_loses_the_race_to_fire_reads_again_and_notifies_nothing(
+    pipeline, monkeypatch
+):
+    """Another evaluator opens the alert between this one's read of the state and its insert:
+    the insert matches nothing, this evaluator reads the state and conditions again, finds
+    the alert open and the condition holding, and leaves it to the other one."""
+    from alerts import evaluation
+
+    rule = AlertRuleFactory(client=pipeline.client, pipeline=pipeline, threshold=2)
+    add_runs(pipeline, "failed", "failed")
+    real = evaluation.find_conditions
+    calls = []
+
+    def conditions_then_the_other_evaluator(*args, **kwargs):
+        calls.append(kwargs.get("pipeline_ids"))
+        held = real(*args, **kwargs)
+        if len(calls) == 1:
+            AlertStateFactory(rule=rule, pipeline=pipeline, fired_at=NOW)
+        return held
+
+    monkeypatch.setattr(evaluation, "find_conditions", conditions_then_the_other_evaluator)
+    report = evaluate()
+
+    assert report.fired == []
+    assert calls == [None, {pipeline.pk}]  # the whole pass, then the lost subject again
+    assert AlertState.objects.count() == 1
+    assert not Notification.objects.exists() and not AlertEvent.objects.exists()
+
+
+def test_an_evaluator_that_loses_the_race_to_resolve_reads_the_new_firing_again(
+    pipeline, monkeypatch
+):
+    """This evaluator saw the alert open and its condition gone; meanwhile another resolved
+    it and, with newer runs, opened a new one. The resolution matches nothing; reading again,
+    the new alert's condition holds: nothing more is recorded or sent."""
+    from alerts import evaluation
+
+    rule = AlertRuleFactory(client=pipeline.client, pipeline=pipeline, threshold=2)
+    add_runs(pipeline, "failed", "failed", start_minutes_ago=120)
+    evaluate()
+    add_runs(pipeline, "success", start_minutes_ago=60)
+    real = evaluation.find_conditions
+    calls = []
+
+    def conditions_then_the_other_evaluator(*args, **kwargs):
+        calls.append(kwargs.get("pipeline_ids"))
+        held = real(*args, **kwargs)
+        if len(calls) == 1:
+            AlertState.objects.filter(rule=rule).update(resolved_at=NOW)
+            add_runs(pipeline, "failed", "failed", start_minutes_ago=30)
+            AlertStateFactory(rule=rule, pipeline=pipeline, fired_at=NOW)
+        return held
+
+    monkeypatch.setattr(evaluation, "find_conditions", conditions_then_the_other_evaluator)
+    report = evaluate()
+
+    assert report.resolved == [] and report.fired == []
+    assert calls == [None, {pipeline.pk}]
+    assert AlertState.objects.open().count() == 1
+    assert queued(rule) == ["firing"]  # the first evaluation's, nothing from this one
