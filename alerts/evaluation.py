@@ -170,9 +170,22 @@ def evaluate_alerts(
     report = EvaluationReport(rules=len(rules))
     if scope is None:
         _close_alerts_of_disabled_rules(now)
-    if not rules:
-        return report
+    if rules:
+        _evaluate(rules, scope=scope, now=now, report=report)
 
+    if deliver:
+        # Undelivered notifications of earlier evaluations are retried along with new ones.
+        rule_ids = None if scope is None else [rule.pk for rule in rules]
+        if connection.in_atomic_block:
+            transaction.on_commit(lambda: deliver_pending_notifications(rule_ids=rule_ids))
+        else:
+            report.delivery = deliver_pending_notifications(rule_ids=rule_ids)
+    return report
+
+
+def _evaluate(
+    rules: list[AlertRule], *, scope: set[int] | None, now: dt.datetime, report: EvaluationReport
+) -> None:
     run = _Evaluation(
         now=now,
         scope=scope,
@@ -183,7 +196,7 @@ def evaluate_alerts(
     current = run.open_alerts(rules)
     held = find_conditions(rules, now=now, pipeline_ids=scope)
     report.firing = sum(len(subjects) for subjects in held.values())
-    run.context.load(rules, held, current, run)
+    run.prefetch(rules, held, current)
     for rule in rules:
         fired, resolved = run.record_transitions(
             rule, current.get(rule.pk, {}), held.get(rule.pk, {})
@@ -192,15 +205,6 @@ def evaluate_alerts(
         report.resolved += [(rule.pk, pk) for pk in resolved]
     report.reminded = run.queue_reminders(rules)
     AlertRule.objects.filter(pk__in=[rule.pk for rule in rules]).update(last_evaluated_at=now)
-
-    if deliver:
-        # Undelivered notifications of earlier evaluations are retried along with new ones.
-        rule_ids = None if scope is None else [rule.pk for rule in rules]
-        if connection.in_atomic_block:
-            transaction.on_commit(lambda: deliver_pending_notifications(rule_ids=rule_ids))
-        else:
-            report.delivery = deliver_pending_notifications(rule_ids=rule_ids)
-    return report
 
 
 def _close_alerts_of_disabled_rules(now: dt.datetime) -> None:
@@ -235,33 +239,13 @@ def _close_alerts_of_disabled_rules(now: dt.datetime) -> None:
 @dataclass
 class _Context:
     """Pipelines and runs that the notifications of this evaluation name, read in bulk for the
-    transitions seen up front; anything else (after a lost race) on demand."""
+    transitions seen up front (``_Evaluation.prefetch``); anything else (after a lost race,
+    reminders) on demand."""
 
     pipelines: dict[int, Pipeline | None] = field(default_factory=dict)
     runs: dict[int, Run] = field(default_factory=dict)
 
-    def load(
-        self,
-        rules: list[AlertRule],
-        held: dict[int, dict[str, Condition]],
-        current: dict[int, dict[str, AlertState]],
-        evaluation: _Evaluation,
-    ) -> None:
-        pipeline_ids: set[int] = set()
-        run_ids: set[int] = set()
-        for rule in rules:
-            fired, resolved = evaluation.diff(current.get(rule.pk, {}), held.get(rule.pk, {}))
-            for condition in fired:
-                if condition.pipeline_id is not None:
-                    pipeline_ids.add(condition.pipeline_id)
-                run_ids.update(condition.run_ids)
-            for alert in resolved:
-                if alert.pipeline_id is not None:
-                    pipeline_ids.add(alert.pipeline_id)
-                run_ids.update(alert.run_ids)
-        self._fetch(pipeline_ids, run_ids)
-
-    def _fetch(self, pipeline_ids: set[int], run_ids: set[int]) -> None:
+    def fetch(self, pipeline_ids: set[int], run_ids: set[int]) -> None:
         if pipeline_ids:
             found = Pipeline.objects.select_related("client").in_bulk(pipeline_ids)
             # A deleted pipeline is remembered as None, not looked up again.
@@ -273,13 +257,13 @@ class _Context:
         if pk is None:
             return None
         if pk not in self.pipelines:
-            self._fetch({pk}, set())
+            self.fetch({pk}, set())
         return self.pipelines[pk]
 
     def runs_for(self, run_ids: list[int]) -> list[Run]:
         missing = set(run_ids) - self.runs.keys()
         if missing:
-            self._fetch(set(), missing)
+            self.fetch(set(), missing)
         return [self.runs[pk] for pk in run_ids if pk in self.runs]
 
 
@@ -303,6 +287,26 @@ class _Evaluation:
         for alert in alerts:
             by_rule[alert.rule_id][alert.subject_key] = alert
         return by_rule
+
+    def prefetch(
+        self,
+        rules: list[AlertRule],
+        held: dict[int, dict[str, Condition]],
+        current: dict[int, dict[str, AlertState]],
+    ) -> None:
+        pipeline_ids: set[int] = set()
+        run_ids: set[int] = set()
+        for rule in rules:
+            fired, resolved = self.diff(current.get(rule.pk, {}), held.get(rule.pk, {}))
+            for condition in fired:
+                if condition.pipeline_id is not None:
+                    pipeline_ids.add(condition.pipeline_id)
+                run_ids.update(condition.run_ids)
+            for alert in resolved:
+                if alert.pipeline_id is not None:
+                    pipeline_ids.add(alert.pipeline_id)
+                run_ids.update(alert.run_ids)
+        self.context.fetch(pipeline_ids, run_ids)
 
     def _watched(self, pipeline_id: int | None) -> bool:
         return pipeline_id is None or pipeline_id not in self.paused
@@ -553,7 +557,7 @@ class _Evaluation:
                 .values_list("pk", flat=True)
             )
             AlertState.objects.filter(pk__in=won).update(last_notified_at=self.now)
-            self.context._fetch(
+            self.context.fetch(
                 {a.pipeline_id for a in candidates if a.pipeline_id is not None},
                 {run_id for a in candidates for run_id in a.run_ids},
             )
