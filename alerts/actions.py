@@ -38,6 +38,10 @@ class ActionRefused(ValueError):
         self.field = field
 
 
+class NotFound(ActionRefused):
+    """What the action is about does not exist."""
+
+
 def _utc(value: dt.datetime) -> str:
     return f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
@@ -51,7 +55,7 @@ def acknowledge(*, alert_id: int, user: AbstractBaseUser, at: dt.datetime) -> Al
         alert = AlertState.objects.select_related("rule", "acknowledged_by").filter(pk=alert_id)
         alert = alert.first()
         if alert is None:
-            raise ActionRefused("This alert does not exist.")
+            raise NotFound("This alert does not exist.")
         if not changed:
             if alert.resolved_at is not None:
                 raise ActionRefused(f"This alert resolved at {_utc(alert.resolved_at)}.")
@@ -123,7 +127,7 @@ def end_silence(*, silence_id: int, user: AbstractBaseUser, at: dt.datetime) -> 
         )
         ended = Silence.objects.select_related("rule", "pipeline").filter(pk=silence_id).first()
         if ended is None:
-            raise ActionRefused("This silence does not exist.")
+            raise NotFound("This silence does not exist.")
         if not changed:
             raise ActionRefused(f"This silence ended at {_utc(ended.ends_at)}.")
         AlertEvent.objects.create(
@@ -201,7 +205,7 @@ def end_maintenance(
             .first()
         )
         if window is None:
-            raise ActionRefused("This maintenance window does not exist.")
+            raise NotFound("This maintenance window does not exist.")
         if not changed:
             raise ActionRefused(f"This window ended at {_utc(window.ends_at)}.")
         AlertEvent.objects.create(

@@ -61,6 +61,11 @@ def _refused(request: HttpRequest, error: str, *, status: int = 409) -> HttpResp
     return render(request, "runs/bad_request.html", {"errors": [error]}, status=status)
 
 
+def _conflict(request: HttpRequest, exc: actions.ActionRefused) -> HttpResponse:
+    """404 for what does not exist, 409 for what its state no longer allows."""
+    return _refused(request, str(exc), status=404 if isinstance(exc, actions.NotFound) else 409)
+
+
 @staff_page
 def firing(request: HttpRequest) -> HttpResponse:
     alerts = alert_selectors.firing_alerts()
@@ -80,7 +85,7 @@ def acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         alert = actions.acknowledge(alert_id=pk, user=request.user, at=timezone.now())
     except actions.ActionRefused as exc:
-        return _refused(request, str(exc), status=404 if "does not exist" in str(exc) else 409)
+        return _conflict(request, exc)
     messages.success(request, f"Acknowledged: {alert.rule.name} on {alert.subject_label}.")
     return _back(request, reverse("alerts:firing"))
 
@@ -134,7 +139,7 @@ def end_silence(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         actions.end_silence(silence_id=pk, user=request.user, at=timezone.now())
     except actions.ActionRefused as exc:
-        return _refused(request, str(exc), status=404 if "does not exist" in str(exc) else 409)
+        return _conflict(request, exc)
     messages.success(request, "The silence ended.")
     return _back(request, reverse("alerts:silences"))
 
@@ -193,7 +198,7 @@ def end_maintenance(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         actions.end_maintenance(window_id=pk, user=request.user, at=timezone.now())
     except actions.ActionRefused as exc:
-        return _refused(request, str(exc), status=404 if "does not exist" in str(exc) else 409)
+        return _conflict(request, exc)
     messages.success(request, "The maintenance window ended.")
     return _back(request, reverse("alerts:maintenance"))
 
