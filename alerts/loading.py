@@ -9,6 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from alerts.kinds import rule_errors
 from alerts.models import AlertRule, Channel, RuleKind, Severity
 from inventory.loading import ClientSection, PathKey, StrictSerializer, upsert
 from inventory.models import Client, Pipeline
@@ -33,16 +34,11 @@ class AlertRuleInput(StrictSerializer):
         target_errors = AlertRule.target_errors(attrs["channel"], attrs["target"])
         if target_errors:
             raise serializers.ValidationError({"target": target_errors})
-        if attrs["kind"] == RuleKind.FAILURE_RATE:
-            errors = {}
-            if attrs["threshold"] > 100:
-                errors["threshold"] = "A failure rate is a percentage: at most 100."
-            if attrs["window_minutes"] is None:
-                errors["window_minutes"] = "A failure-rate rule needs a window."
-            if attrs["min_runs"] is None:
-                errors["min_runs"] = "A failure-rate rule needs a minimum number of runs."
-            if errors:
-                raise serializers.ValidationError(errors)
+        # What the kind needs (a window, a minimum number of runs, a bounded threshold): the
+        # same definition as the model's clean() (alerts/kinds.py).
+        errors = rule_errors(attrs)
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
 
 

@@ -1,11 +1,13 @@
-"""Notification payloads and their delivery from each rule's outbox.
+"""Notification payloads, their formats (generic JSON webhook, Slack, email as text and HTML)
+and their delivery from the outbox.
 
-A transition queues its notification in ``AlertRule.pending_notifications`` (see
-``alerts.evaluation``). Delivery runs after commit and never inside a transaction: an
-evaluator claims a rule's due notifications with a short lease (compare-and-swap on
-``state_version``), sends them in order, then removes the delivered ones. A failure keeps the
-notification, with its error, for the next evaluation; a crashed evaluator's lease expires and
-the next one retries. Of two evaluators, only the one whose claim matched sends.
+A transition queues a ``Notification`` row (see ``alerts.evaluation``). Delivery runs after
+commit and never inside a transaction: an evaluator claims a rule's oldest pending
+notification with a short lease (a conditional update on that row), sends it, records the
+outcome on the row, and goes on with the next one. Of two evaluators, only the one whose claim
+matched sends; the other leaves the rule's notifications to it, so that they go out in order.
+A failure keeps the notification pending, with its error and response code, for the next
+evaluation; a crashed evaluator's lease expires and the next one retries.
 """
 
 from __future__ import annotations
@@ -19,30 +21,45 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
-from django.db.models import F
+from django.core.mail import EmailMultiAlternatives
+from django.db.models import F, Q
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from alerts import webhooks
-from alerts.models import AlertRule, Channel, email_recipients
+from alerts.models import (
+    AlertRule,
+    Channel,
+    Notification,
+    NotificationStatus,
+    email_recipients,
+)
 from inventory.models import Pipeline
 from runs.models import Run
 
 logger = logging.getLogger(__name__)
 
-CAS_ATTEMPTS = 5
 # Notifications sent for one rule per evaluation; the rest wait for the next one.
 MAX_PER_ROUND = 20
 # A claimed notification is not sent by anybody else for this long. Longer than the worst
-# case of one round (MAX_PER_ROUND sends, each with its timeout), so that a slow evaluator
-# never races a second one; short enough that a crashed evaluator's claim soon lapses.
+# case of one send (its tries, each with its timeout), so that a slow evaluator never races a
+# second one; short enough that a crashed evaluator's claim soon lapses.
 LEASE = dt.timedelta(minutes=15)
 ERROR_MESSAGE_CHARS = 500
+# A rule keeps at most this many undelivered notifications (the oldest are marked dropped,
+# with an error logged), so that a dead target cannot grow the outbox forever. Checked when a
+# delivery fails: only then can the outbox grow.
+MAX_PENDING_NOTIFICATIONS = 200
 
 
 class DeliveryError(Exception):
-    """A notification could not be delivered (after its retries)."""
+    """A notification could not be delivered (after its retries). ``status`` is the
+    receiver's HTTP status, when it answered."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -124,7 +141,9 @@ def build_payload(
             "min_runs": rule.min_runs,
             "severity": rule.severity,
             "scope": rule.scope,
+            "condition": rule.condition,
             "url": _absolute(reverse("admin:alerts_alertrule_change", args=[rule.pk])),
+            "history_url": _absolute(reverse("alerts:rule-history", args=[rule.pk])),
         },
         "client": {"id": client.pk, "slug": client.slug, "name": client.name},
         "pipeline": pipeline_data,
@@ -139,71 +158,108 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _email_subject(payload: dict) -> str:
-    subject = (
-        f"[CHM] {payload['state'].upper()} {payload['rule']['severity']}: "
-        f"{payload['client']['name']} / {payload['pipeline']['name']} — {payload['rule']['name']}"
+def _last_error(payload: dict) -> str:
+    """The newest error message among the runs that made it fire, or ""."""
+    for run in payload["triggering_runs"]:
+        if run["error_message"]:
+            return run["error_message"]
+    return ""
+
+
+def _headline(payload: dict) -> str:
+    state = "REMINDER: STILL FIRING" if payload.get("reminder") else payload["state"].upper()
+    return (
+        f"{state} [{payload['rule']['severity']}] {payload['client']['name']} / "
+        f"{payload['pipeline']['name']} — {payload['rule']['name']}"
     )
+
+
+def slack_message(payload: dict) -> dict:
+    """The payload as a Slack incoming webhook wants it: a fallback ``text`` and blocks with
+    the pipeline, the client, why it fires, the last error and a link to the pipeline page."""
+    link = payload["pipeline"]["url"] or payload["rule"]["url"]
+    fields = [
+        f"*Pipeline*\n{_slack_escape(payload['pipeline']['name'])}",
+        f"*Client*\n{_slack_escape(payload['client']['name'])}",
+        f"*Rule*\n{_slack_escape(payload['rule']['name'])} "
+        f"({_slack_escape(payload['rule'].get('condition', ''))})",
+        f"*Severity*\n{payload['rule']['severity']}",
+    ]
+    if payload["firing_since"]:
+        fields.append(f"*Firing since*\n{payload['firing_since'][:16].replace('T', ' ')} UTC")
+    blocks: list[dict] = [
+        {
+            "type": "header",
+            # Plain text: no escaping, and Slack cuts headers at 150 characters.
+            "text": {"type": "plain_text", "text": _headline(payload)[:150]},
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": _slack_escape(payload["summary"])}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    error = _last_error(payload)
+    if error:
+        # A ``` in the error would close the preformatted block early.
+        quoted = _slack_escape(error).replace("```", "ʼʼʼ")
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Last error*\n```{quoted}```"}}
+        )
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Open in CHM"},
+                    "url": link,
+                }
+            ],
+        }
+    )
+    return {"text": payload["text"], "blocks": blocks}
+
+
+def _email_subject(payload: dict) -> str:
+    subject = f"[CHM] {_headline(payload)}"
     # A line break in a name would make Django refuse the header (and the email, each time).
     return " ".join(subject.split())
 
 
-def _email_body(payload: dict) -> str:
-    lines = [
-        f"Rule:     {payload['rule']['name']} ({payload['rule']['kind']}, "
-        f"threshold {payload['rule']['threshold']}, {payload['rule']['severity']})",
-        f"Client:   {payload['client']['name']} ({payload['client']['slug']})",
-        f"Pipeline: {payload['pipeline']['name']} ({payload['pipeline']['slug']})",
-        f"State:    {payload['state']}",
-        f"Why:      {payload['summary']}",
-    ]
-    if payload["firing_since"]:
-        lines.append(f"Since:    {payload['firing_since']}")
-    if payload["pipeline"]["url"]:
-        lines.append(f"Pipeline page: {payload['pipeline']['url']}")
-    lines.append(f"Rule: {payload['rule']['url']}")
-    if payload["triggering_runs"]:
-        lines += ["", "Runs:"]
-        for run in payload["triggering_runs"]:
-            line = f"  - {run['external_run_id']}: {run['status']}, started {run['started_at']}"
-            if run["error_message"]:
-                line += f" — {run['error_message']}"
-            lines.append(line)
-    return "\n".join(lines) + "\n"
+def _email_context(payload: dict) -> dict:
+    return {"payload": payload, "headline": _headline(payload), "last_error": _last_error(payload)}
 
 
-def _with_retries(send_once: Callable[[], None]) -> None:
+def _with_retries(send_once: Callable[[], int | None]) -> int | None:
     """Try a few times with a doubling pause; the last error becomes a ``DeliveryError``."""
     attempts = max(1, settings.CHM_ALERTS_DELIVERY_ATTEMPTS)
     for attempt in range(1, attempts + 1):
         try:
-            send_once()
-            return
+            return send_once()
         except _Permanent as exc:
-            raise DeliveryError(str(exc)) from exc
+            raise DeliveryError(str(exc), status=exc.status) from exc
         except DeliveryError:
             if attempt == attempts:
                 raise
         time.sleep(settings.CHM_ALERTS_RETRY_BACKOFF * 2 ** (attempt - 1))
+    return None
 
 
 class _Permanent(DeliveryError):
     """Trying again right away will not help (a 4xx answer, a refused address)."""
 
 
-def _post_webhook(url: str, payload: dict) -> None:
+def _post(url: str, document: dict, notification_id: str) -> int | None:
     result = webhooks.post_json(
         url,
-        payload,
+        document,
         deadline_seconds=settings.CHM_ALERTS_WEBHOOK_TIMEOUT,
         secret=settings.CHM_WEBHOOK_SECRET,
-        headers={"X-CHM-Notification-Id": payload["notification_id"]},
+        headers={"X-CHM-Notification-Id": notification_id},
     )
     if result.delivered:
-        return
+        return result.status
     if result.retry:
-        raise DeliveryError(result.error)
-    raise _Permanent(result.error)
+        raise DeliveryError(result.error, status=result.status)
+    raise _Permanent(result.error, status=result.status)
 
 
 def _send_email(target: str, payload: dict) -> None:
@@ -211,11 +267,15 @@ def _send_email(target: str, payload: dict) -> None:
         recipients = email_recipients(target)
     except ValidationError as exc:
         raise _Permanent(f"refused email target {target!r}: {exc.messages[0]}") from exc
-    message = EmailMessage(
+    context = _email_context(payload)
+    message = EmailMultiAlternatives(
         subject=_email_subject(payload),
-        body=_email_body(payload),
+        body=render_to_string("alerts/email/notification.txt", context),
         to=recipients,
         headers={"X-CHM-Notification-Id": payload["notification_id"]},
+    )
+    message.attach_alternative(
+        render_to_string("alerts/email/notification.html", context), "text/html"
     )
     try:
         message.send()
@@ -223,12 +283,16 @@ def _send_email(target: str, payload: dict) -> None:
         raise DeliveryError(f"email to {', '.join(recipients)}: {exc}") from exc
 
 
-def send_notification(rule: AlertRule, payload: dict) -> None:
-    """Send one payload through the rule's channel now; ``DeliveryError`` when it fails."""
+def send_notification(rule: AlertRule, payload: dict) -> int | None:
+    """Send one payload through the rule's channel now; answers the receiver's HTTP status
+    (None for email), raises ``DeliveryError`` when it fails."""
+    notification_id = payload["notification_id"]
     if rule.channel == Channel.WEBHOOK:
-        _with_retries(lambda: _post_webhook(rule.target, payload))
-    else:
-        _with_retries(lambda: _send_email(rule.target, payload))
+        return _with_retries(lambda: _post(rule.target, payload, notification_id))
+    if rule.channel == Channel.SLACK:
+        message = slack_message(payload)
+        return _with_retries(lambda: _post(rule.target, message, notification_id))
+    return _with_retries(lambda: _send_email(rule.target, payload))
 
 
 def send_test_notification(rule: AlertRule) -> None:
@@ -248,117 +312,92 @@ def send_test_notification(rule: AlertRule) -> None:
     send_notification(rule, payload)
 
 
-def _leased(item: dict, now: dt.datetime) -> bool:
-    lease = item.get("lease_until")
-    return lease is not None and dt.datetime.fromisoformat(lease) > now
-
-
-def _claim(rule: AlertRule) -> list[dict]:
-    for _attempt in range(CAS_ATTEMPTS):
-        now = timezone.now()
-        pending = rule.pending_notifications
-        # Someone is sending this rule's notifications right now: leave the rest to them
-        # rather than send later ones ahead of earlier ones.
-        if not pending or any(_leased(item, now) for item in pending):
-            return []
-        ids = {item["id"] for item in pending[:MAX_PER_ROUND]}
-        lease_until = (now + LEASE).isoformat()
-        claimed = [
-            {**item, "lease_until": lease_until} if item["id"] in ids else item for item in pending
-        ]
-        changed = AlertRule.objects.filter(pk=rule.pk, state_version=rule.state_version).update(
-            pending_notifications=claimed, state_version=F("state_version") + 1
-        )
-        if changed:
-            return [item for item in claimed if item["id"] in ids]
-        rule.refresh_from_db(fields=["pending_notifications", "state_version"])
-    return []
-
-
-def _settle(
-    rule: AlertRule, claimed: list[dict], delivered: list[dict], failed: dict | None, error: str
-) -> None:
-    claimed_ids = {item["id"] for item in claimed}
-    delivered_ids = {item["id"] for item in delivered}
+def _claim_next(rule_id: int) -> Notification | None:
+    """The rule's oldest pending notification, leased to this evaluator; None when there is
+    none, or when another evaluator holds it (that one sends the rest, in order)."""
+    head = (
+        Notification.objects.filter(rule_id=rule_id, status=NotificationStatus.PENDING)
+        .order_by("pk")
+        .first()
+    )
+    if head is None:
+        return None
     now = timezone.now()
-    updates: dict = {"state_version": F("state_version") + 1}
-    if delivered:
-        last = delivered[-1]
-        updates["last_notified_at"] = now
-        updates["last_notification"] = {
-            "id": last["id"],
-            "state": last["state"],
-            "pipeline": last["payload"]["pipeline"]["slug"],
-            "channel": rule.channel,
-            "sent_at": now.isoformat(),
-            "summary": last["payload"]["summary"],
-        }
-    if failed is not None:
-        updates["last_delivery_error"] = (
-            f"{now:%Y-%m-%d %H:%M:%S} UTC: {failed['state']} notification for "
-            f"{failed['payload']['pipeline']['slug']} (attempt {failed['attempts'] + 1}): "
-            f"{error}; retried at the next evaluation"
-        )
-    elif delivered:
-        updates["last_delivery_error"] = ""
-    for _attempt in range(CAS_ATTEMPTS):
-        pending = []
-        for item in rule.pending_notifications:
-            if item["id"] in delivered_ids:
-                continue
-            if item["id"] in claimed_ids:
-                item = {**item, "lease_until": None}
-                if failed is not None and item["id"] == failed["id"]:
-                    item["attempts"] += 1
-                    item["last_error"] = error
-            pending.append(item)
-        changed = AlertRule.objects.filter(pk=rule.pk, state_version=rule.state_version).update(
-            pending_notifications=pending, **updates
-        )
-        if changed:
-            return
-        rule.refresh_from_db(fields=["pending_notifications", "state_version"])
-    # The claim's lease lapses on its own and the next evaluation sends what is left (the
-    # delivered ones a second time: at least once beats never).
-    logger.error("alert rule %s: could not record the delivery outcome", rule.pk)
+    claimed = (
+        Notification.objects.filter(pk=head.pk, status=NotificationStatus.PENDING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+        .update(lease_until=now + LEASE)
+    )
+    return head if claimed else None
 
 
 def deliver_pending_notifications(*, rule_ids: Collection[int] | None = None) -> DeliveryReport:
     """Send the queued notifications of every rule (or of ``rule_ids``).
 
-    Never raises for a delivery failure: it is logged, recorded on the rule and retried at the
-    next evaluation.
+    Never raises for a delivery failure: it is logged, recorded on the notification and
+    retried at the next evaluation.
     """
     report = DeliveryReport()
-    rules = AlertRule.objects.exclude(pending_notifications=[]).select_related("client")
+    pending = Notification.objects.filter(status=NotificationStatus.PENDING)
     if rule_ids is not None:
-        rules = rules.filter(pk__in=rule_ids)
-    for rule in rules.order_by("pk"):
-        claimed = _claim(rule)
-        delivered: list[dict] = []
-        failed, error = None, ""
-        for item in claimed:
+        pending = pending.filter(rule_id__in=rule_ids)
+    waiting = sorted(set(pending.values_list("rule_id", flat=True)))
+    rules = AlertRule.objects.select_related("client").in_bulk(waiting)
+    for rule_id in waiting:
+        rule = rules.get(rule_id)
+        if rule is None:
+            continue  # deleted meanwhile, with its notifications
+        for _ in range(MAX_PER_ROUND):
+            notification = _claim_next(rule_id)
+            if notification is None:
+                break
+            status, error = None, ""
             try:
-                send_notification(rule, item["payload"])
+                status = send_notification(rule, notification.payload)
             except DeliveryError as exc:
-                failed, error = item, str(exc)
+                status, error = exc.status, str(exc)
                 logger.warning(
                     "alert rule %s: %s notification %s not delivered: %s",
                     rule.pk,
-                    item["state"],
-                    item["id"],
+                    notification.state,
+                    notification.pk,
                     error,
                 )
-                # The rest goes to the same target: keep their order, try again next time.
-                break
             except Exception as exc:
                 # A bug or an unexpected library error must not lose the notification either.
-                failed, error = item, f"{type(exc).__name__}: {exc}"
-                logger.exception("alert rule %s: notification %s failed", rule.pk, item["id"])
+                error = f"{type(exc).__name__}: {exc}"
+                logger.exception("alert rule %s: notification %s failed", rule.pk, notification.pk)
+            outcome: dict = {
+                "attempts": F("attempts") + 1,
+                "response_code": status,
+                "channel": rule.channel,
+                "lease_until": None,
+            }
+            if error:
+                outcome["error"] = f"{error}; retried at the next evaluation"
+            else:
+                outcome.update(
+                    status=NotificationStatus.DELIVERED, error="", sent_at=timezone.now()
+                )
+            Notification.objects.filter(pk=notification.pk).update(**outcome)
+            if error:
+                report.failed += 1
+                _bound_outbox(rule)
+                # The rest goes to the same target: keep their order, try again next time.
                 break
-            delivered.append(item)
-        if claimed:
-            _settle(rule, claimed, delivered, failed, error)
-        report.delivered += len(delivered)
-        report.failed += failed is not None
+            report.delivered += 1
     return report
+
+
+def _bound_outbox(rule: AlertRule) -> None:
+    pending = Notification.objects.filter(rule=rule, status=NotificationStatus.PENDING)
+    extra = pending.count() - MAX_PENDING_NOTIFICATIONS
+    if extra <= 0:
+        return
+    oldest = list(pending.order_by("pk").values_list("pk", flat=True)[:extra])
+    Notification.objects.filter(pk__in=oldest, status=NotificationStatus.PENDING).update(
+        status=NotificationStatus.DROPPED,
+        error=f"dropped: more than {MAX_PENDING_NOTIFICATIONS} were waiting for delivery",
+        lease_until=None,
+    )
+    logger.error("alert rule %s: %d undelivered notification(s) dropped", rule.pk, extra)

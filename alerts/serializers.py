@@ -10,7 +10,9 @@ from alerts.models import AlertRule
 class AlertRuleSerializer(serializers.ModelSerializer):
     client = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     pipeline = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    # Annotations of AlertRuleQuerySet.with_state(): the state lives in the alert tables.
     is_firing = serializers.BooleanField(read_only=True)
+    last_notified_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = AlertRule

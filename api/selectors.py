@@ -25,5 +25,5 @@ def visible_runs(client: Client | None) -> QuerySet[Run]:
 
 
 def visible_alert_rules(client: Client | None) -> QuerySet[AlertRule]:
-    rules = AlertRule.objects.select_related("client", "pipeline")
+    rules = AlertRule.objects.select_related("client", "pipeline").with_state()
     return rules.filter(client=client) if client else rules

@@ -32,7 +32,7 @@ from django.core.management import call_command  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from alerts.models import AlertRule, RuleKind  # noqa: E402
+from alerts.models import AlertRule, AlertState, RuleKind  # noqa: E402
 from alerts.on_ingest import ingest_evaluator  # noqa: E402
 from inventory.models import Client, Pipeline  # noqa: E402
 from runs.ingest import ingest_runs  # noqa: E402
@@ -111,7 +111,7 @@ def main() -> None:
                 f"round {round_number + 1}: {rates[False]:,.0f} calls/s without evaluation, "
                 f"{rates[True]:,.0f} with it (ratio {ratios[-1]:.2f})"
             )
-        firing = sum(len(rule.firing) for rule in AlertRule.objects.filter(client=client))
+        firing = AlertState.objects.open().filter(rule__client=client).count()
         print(
             f"single-run ingest calls: best {best[False]:,.0f}/s without evaluation (floor), "
             f"{best[True]:,.0f}/s with it; median ratio of the rounds "

@@ -2,8 +2,9 @@
 
 - **CHM viewers** read everything: the pages, the dashboards, the read API, the admin (read
   only, webhook URLs redacted).
-- **CHM operators** also keep pipelines and alert rules up to date, edit clients and send test
-  notifications.
+- **CHM operators** also keep pipelines and alert rules up to date, edit clients, send test
+  notifications, acknowledge firing alerts, silence rules and pipelines, and schedule
+  maintenance windows (and end silences and windows early).
 - **CHM admins** also add and delete clients, rotate ingestion keys (and see the new key once),
   and manage staff users and their API tokens.
 
@@ -33,6 +34,12 @@ _VIEW = [
     "inventory.view_pipeline",
     VIEW_RUNS,
     "alerts.view_alertrule",
+    # Alert state and history: operational records, read-only everywhere.
+    "alerts.view_alertstate",
+    "alerts.view_alertevent",
+    "alerts.view_notification",
+    "alerts.view_silence",
+    "alerts.view_maintenancewindow",
 ]
 _OPERATE = [
     "inventory.change_client",
@@ -43,6 +50,12 @@ _OPERATE = [
     "alerts.change_alertrule",
     "alerts.delete_alertrule",
     "alerts.send_test_notification",
+    # The alert pages' actions (web/alert_views.py).
+    "alerts.acknowledge_alertstate",
+    "alerts.add_silence",
+    "alerts.change_silence",
+    "alerts.add_maintenancewindow",
+    "alerts.change_maintenancewindow",
 ]
 _ADMINISTER = [
     "inventory.add_client",

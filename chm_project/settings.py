@@ -335,6 +335,10 @@ CHM_ALERTS_DELIVERY_ATTEMPTS = env_int("CHM_ALERTS_DELIVERY_ATTEMPTS", 3)
 CHM_ALERTS_RETRY_BACKOFF = env_int("CHM_ALERTS_RETRY_BACKOFF", 1)
 # Evaluate the rules covering a pipeline in the background right after its runs finish.
 CHM_ALERTS_EVALUATE_ON_INGEST = env_bool("CHM_ALERTS_EVALUATE_ON_INGEST", True)
+# Minutes after which an alert still firing that nobody acknowledged is notified again; 0: never.
+CHM_ALERTS_REMIND_AFTER_MINUTES = env_int(
+    "CHM_ALERTS_REMIND_AFTER_MINUTES", 240, minimum=0, maximum=60 * 24 * 30
+)
 
 
 # --- Dashboards: Grafana link, Metabase signed embedding (docs/dashboards.md) ----------------

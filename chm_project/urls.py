@@ -52,6 +52,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("api/", include("api.urls")),
     path("healthz", healthz, name="healthz"),
+    # Alert pages: firing alerts, acknowledge, silences, maintenance windows, history.
+    path("alerts/", include("web.alert_urls")),
     # Staff pages: overview, clients, pipelines, runs, flaky, changes, freshness, governance.
     path("", include("web.urls")),
 ]

@@ -328,9 +328,11 @@ OPERATIONS = Dashboard(
             question="Q6",
             title="Triage: failing now, since when, who owns it",
             description="Consecutive failures since the last success, failing since, last "
-            "error, owner, alert coverage. Source: reporting.q06_triage.",
+            "error, owner, alert coverage, rules firing and how many of them are acknowledged. "
+            "Source: reporting.q06_triage.",
             sql="SELECT client_slug, pipeline_name, platform, owner, consecutive_failures, "
-            "failing_since, last_success_at, last_error, is_covered, firing_rules "
+            "failing_since, last_success_at, last_error, is_covered, firing_rules, "
+            "acknowledged_rules "
             "FROM reporting.q06_triage WHERE {filters} "
             "ORDER BY consecutive_failures DESC, failing_since, client_slug, pipeline_name",
             visual="table",
@@ -345,6 +347,7 @@ OPERATIONS = Dashboard(
                 "last_error",
                 "is_covered",
                 "firing_rules",
+                "acknowledged_rules",
             ),
             width=18,
             height=6,

@@ -191,6 +191,8 @@ class TriageEntry(ReportingView):
     last_success_at = models.DateTimeField()
     is_covered = models.BooleanField()
     firing_rules = models.BigIntegerField()
+    acknowledged_rules = models.BigIntegerField()
+    silenced_rules = models.BigIntegerField()
 
     class Meta(ReportingView.Meta):
         db_table = view_table("q06_triage")

@@ -7,7 +7,7 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
-from alerts.models import AlertRule, Channel, RuleKind
+from alerts.models import AlertRule, AlertState, Channel, RuleKind
 from inventory.keys import generate_key
 from inventory.models import Client, Pipeline, Platform
 from runs import pipeline_state
@@ -107,3 +107,18 @@ class AlertRuleFactory(factory.django.DjangoModelFactory):
     channel = Channel.EMAIL
     target = "oncall@example.com"
     is_enabled = True
+
+
+class AlertStateFactory(factory.django.DjangoModelFactory):
+    """An open alert of ``rule`` for ``pipeline`` (the rule's own pipeline by default)."""
+
+    class Meta:
+        model = AlertState
+
+    rule = factory.SubFactory(AlertRuleFactory)
+    pipeline = factory.LazyAttribute(lambda o: o.rule.pipeline)
+    subject_key = factory.LazyAttribute(lambda o: f"pipeline:{o.pipeline.pk}")
+    subject_label = factory.LazyAttribute(lambda o: str(o.pipeline))
+    summary = "the condition holds"
+    fired_at = factory.LazyFunction(timezone.now)
+    last_notified_at = factory.LazyAttribute(lambda o: o.fired_at)

@@ -18,10 +18,12 @@ class WebhookReceiver(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.lock = threading.Lock()
-        # What the next requests get, in order: an HTTP status, or "hang" (answer nothing
-        # for `hang_seconds`); once used up, every request gets a 200.
+        # What the next requests get, in order: an HTTP status, "hang" (answer nothing for
+        # `hang_seconds`) or "slow" (a 200 after `slow_seconds`); once used up, every request
+        # gets a 200.
         self.plan: list[int | str] = []
         self.hang_seconds = 1.0
+        self.slow_seconds = 0.2
         self.attempts: list[dict] = []  # every request, whatever it was answered
         self.accepted: list[dict] = []  # the payloads answered with a 2xx
 
@@ -59,6 +61,9 @@ class _Handler(BaseHTTPRequestHandler):
         if answer == "hang":
             time.sleep(self.server.hang_seconds)
             return
+        if answer == "slow":
+            time.sleep(self.server.slow_seconds)
+            answer = 200
         # Recorded before answering: once the answer is out, the sender's next request may
         # reach another handler thread, which must not record its payload first.
         if 200 <= int(answer) < 300:

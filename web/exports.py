@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 from django.http import QueryDict
 
+from alerts import selectors as alert_selectors
+from alerts.models import AlertRule
 from alerts.serializers import AlertRuleSerializer
 from common.csv_export import CsvTable, queryset_table
 from inventory.models import Client, Pipeline
 from web import selectors
+from web.alert_forms import AlertHistoryFilter
 from web.filters import RunExplorerFilter
 
 
@@ -135,6 +138,78 @@ def error_signatures(query: QueryDict) -> Export:
     return Export(queryset_table(selectors.error_signatures(rank_by)), scope=rank_by)
 
 
+FIRING_ALERT_HEADER = (
+    "alert_id", "severity", "rule_id", "rule", "client", "pipeline_id", "pipeline", "summary",
+    "firing_since", "acknowledged_by", "acknowledged_at", "silenced_until", "undelivered",
+)  # fmt: skip
+
+
+def firing_alerts(query: QueryDict) -> Export:
+    """The firing alerts, as the overview and the alerts page list them (of one pipeline
+    with ``pipeline``)."""
+    pipeline = _pipeline(query) if query.get("pipeline") else None
+    rows = [
+        (
+            a.alert.pk,
+            a.rule.severity,
+            a.rule.pk,
+            a.rule.name,
+            a.rule.client.slug,
+            a.pipeline_id,
+            a.pipeline_label,
+            a.summary,
+            a.since,
+            a.acknowledged_by,
+            a.acknowledged_at,
+            a.silenced_until,
+            a.undelivered,
+        )  # fmt: skip
+        for a in alert_selectors.firing_alerts(pipeline=pipeline)
+    ]
+    return Export(CsvTable(FIRING_ALERT_HEADER, rows), scope=str(pipeline.pk) if pipeline else "")
+
+
+HISTORY_COLUMNS = {
+    "id": "id",
+    "at": "at",
+    "kind": "kind",
+    "rule_id": "rule_id",
+    "rule": "rule__name",
+    "client": "client__slug",
+    "pipeline_id": "pipeline_id",
+    "subject": "subject_label",
+    "alert_id": "alert_id",
+    "actor": "actor__username",
+    "note": "note",
+}
+
+
+def alert_history(query: QueryDict) -> Export:
+    """A rule's (``rule``) or a pipeline's (``pipeline``) alert history, with the history
+    page's filters; newest first."""
+    rule = pipeline = None
+    if query.get("rule"):
+        raw = query["rule"]
+        rule = AlertRule.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+        if rule is None:
+            raise BadParameter("rule: give the id of an existing alert rule.")
+    elif query.get("pipeline"):
+        pipeline = _pipeline(query)
+    else:
+        raise BadParameter("rule or pipeline: give the id of the rule or of the pipeline.")
+    filterset = AlertHistoryFilter(
+        query, queryset=alert_selectors.history(rule=rule, pipeline=pipeline)
+    )
+    if not filterset.is_valid():
+        raise BadParameter(
+            "; ".join(f"{name}: {' '.join(errors)}" for name, errors in filterset.errors.items())
+        )
+    return Export(
+        queryset_table(filterset.qs, HISTORY_COLUMNS.values(), header=HISTORY_COLUMNS.keys()),
+        scope=f"rule-{rule.pk}" if rule else f"pipeline-{pipeline.pk}",
+    )
+
+
 def _whole(selector: Callable[[], object], **filters: str) -> Callable[[QueryDict], Export]:
     """A table that every row of ``selector()`` fills, or those matching ``filters``."""
 
@@ -158,6 +233,9 @@ TABLES: dict[str, Callable[[QueryDict], Export]] = {
     "client-weekly-trend": client_weekly_trend,
     "pipeline-failure-rate": pipeline_failure_rate,
     "pipeline-alert-rules": pipeline_alert_rules,
+    # Alerts: what fires now, and the history of a rule or a pipeline
+    "firing-alerts": firing_alerts,
+    "alert-history": alert_history,
     # Run explorer, and a pipeline's run history (the explorer filtered to it)
     "runs": runs,
     # Flaky, what changed, freshness, governance: one download per section of the page

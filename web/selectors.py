@@ -266,9 +266,11 @@ def weekly_failure_rate(pipeline: Pipeline, *, weeks: int = 13) -> list[OutcomeC
 
 
 def rules_covering(pipeline: Pipeline) -> QuerySet[AlertRule]:
-    """Every alert rule that applies to the pipeline, enabled first."""
+    """Every alert rule that applies to the pipeline, enabled first, with whether it fires for
+    the pipeline now (``is_firing``)."""
     return (
         AlertRule.objects.covering(pipeline)
+        .with_state(pipeline)
         .select_related("pipeline")
         .order_by("-is_enabled", "pipeline_id", "name")
     )

@@ -42,6 +42,14 @@ def _cursor(request: HttpRequest) -> tuple[selectors.RunCursor | None, str | Non
         return None, "after: not a page position from this site (expected <microseconds>-<id>)."
 
 
+def _alert_actions(request: HttpRequest) -> dict[str, bool]:
+    """What the firing-alerts table offers this user (operators act, viewers read)."""
+    return {
+        "can_acknowledge": request.user.has_perm("alerts.acknowledge_alertstate"),
+        "can_silence": request.user.has_perm("alerts.add_silence"),
+    }
+
+
 @staff_page
 def overview(request: HttpRequest) -> HttpResponse:
     # The incidents alone: their pipelines are on each incident's page (one more read of the
@@ -89,6 +97,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "failing_total": failing_total,
             "firing_alerts": firing[:OVERVIEW_FIRING_ROWS],
             "firing_total": len(firing),
+            **_alert_actions(request),
             "client_tiles": health if show_all_clients else health[:OVERVIEW_CLIENT_TILES],
             "clients_total": len(health),
             "show_all_clients": show_all_clients,
@@ -206,6 +215,7 @@ def pipeline_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 pipeline, last_failure_at=status.last_failure_at
             ),
             "pipeline_key": str(pipeline.pk),
+            **_alert_actions(request),
         },
     )
 

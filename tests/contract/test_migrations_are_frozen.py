@@ -18,6 +18,10 @@ CHM_APPS = ("chm", "inventory", "runs", "alerts")
 FROZEN = {
     (
         "alerts",
+        "0005_alert_state_tables",
+    ): "f4b04048546521dc67d721d82295dc607293574127dc04e0b4e1c651610bfbcc",
+    (
+        "alerts",
         "0002_rule_pipeline_same_client",
     ): "70538379003fbc7c5fa3b6e0d4c869252d402bc0c0bdb72c9a79f529f8f5e4b9",
     (

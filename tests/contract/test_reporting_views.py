@@ -10,12 +10,18 @@ from django.db import connection
 from django.utils import timezone
 from psycopg import sql
 
-from alerts.models import RuleKind
+from alerts.models import AlertState, RuleKind, Silence
 from inventory.models import Platform
 from runs import reporting
 from runs.models import RunStatus
 from runs.rollups import refresh_daily_rollup
-from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
+from tests.factories import (
+    AlertRuleFactory,
+    AlertStateFactory,
+    ClientFactory,
+    PipelineFactory,
+    RunFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +71,7 @@ VIEW_COLUMNS = {
     "q06_triage": [
         *PIPELINE_COLUMNS, "consecutive_failures", "failing_since", "last_run_id",
         "last_failure_at", "last_error", "last_success_at", "is_covered", "firing_rules",
+        "acknowledged_rules", "silenced_rules",
     ],
     "q07_flaky_ranking": [
         *PIPELINE_COLUMNS, "window_runs", "failures", "flips", "flip_rate", "failure_rate",
@@ -190,6 +197,37 @@ def test_a_pipeline_that_never_succeeded_counts_every_failure_and_no_last_succes
     assert triage["failing_since"] == runs[0].started_at
 
 
+def test_triage_counts_acknowledged_and_silenced_alerts_and_not_resolved_ones(django_user_model):
+    client = ClientFactory()
+    pipeline = PipelineFactory(client=client)
+    RunFactory(pipeline=pipeline, status=RunStatus.FAILED)
+    now = timezone.now()
+    operator = django_user_model.objects.create_user("oncall")
+    acknowledged = AlertStateFactory(rule=AlertRuleFactory(client=client, pipeline=pipeline))
+    AlertState.objects.filter(pk=acknowledged.pk).update(
+        acknowledged_by=operator, acknowledged_at=now
+    )
+    silenced = AlertStateFactory(rule=AlertRuleFactory(client=client), pipeline=pipeline)
+    Silence.objects.create(
+        rule=silenced.rule, starts_at=now - dt.timedelta(hours=1),
+        ends_at=now + dt.timedelta(hours=1), created_at=now,
+    )  # fmt: skip
+    resolved = AlertStateFactory(rule=AlertRuleFactory(client=client), pipeline=pipeline)
+    AlertState.objects.filter(pk=resolved.pk).update(resolved_at=resolved.fired_at)
+    # A silence that is over no longer counts.
+    Silence.objects.create(
+        pipeline=pipeline, starts_at=now - dt.timedelta(hours=3),
+        ends_at=now - dt.timedelta(hours=2), created_at=now,
+    )  # fmt: skip
+
+    triage = one("q06_triage", "pipeline_id = %s", (pipeline.pk,))
+    assert (triage["firing_rules"], triage["acknowledged_rules"], triage["silenced_rules"]) == (
+        2,
+        1,
+        1,
+    )
+
+
 def test_triage_leaves_out_recovered_inactive_and_in_progress_only_pipelines():
     recovered = PipelineFactory()
     history(
@@ -211,7 +249,7 @@ def test_triage_says_whether_an_enabled_rule_covers_the_pipeline_and_fires_for_i
     other_client_pipeline = PipelineFactory()
     for pipeline in (direct, client_wide, uncovered, other_client_pipeline):
         RunFactory(pipeline=pipeline, status=RunStatus.FAILED)
-    AlertRuleFactory(client=client, pipeline=direct, firing={str(direct.pk): {"runs": 1}})
+    AlertStateFactory(rule=AlertRuleFactory(client=client, pipeline=direct))
     AlertRuleFactory(client=client, pipeline=uncovered, is_enabled=False)
     AlertRuleFactory(client=other_client_pipeline.client, pipeline=None)
     AlertRuleFactory(client=client, pipeline=None, kind=RuleKind.STALE, threshold=60)
@@ -521,7 +559,7 @@ def test_governance_counts_owners_documentation_coverage_and_firing_rules():
     documented = PipelineFactory(client=client, docs_url="https://wiki.example.com/orders")
     described = PipelineFactory(client=client, description="Loads invoices", owner="")
     bare = PipelineFactory(client=client, owner=" ")
-    AlertRuleFactory(client=client, pipeline=documented, firing={str(documented.pk): {}})
+    AlertStateFactory(rule=AlertRuleFactory(client=client, pipeline=documented))
     AlertRuleFactory(client=client, pipeline=bare, is_enabled=False)
 
     by_pipeline = {

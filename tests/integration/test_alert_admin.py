@@ -4,14 +4,13 @@ import datetime as dt
 
 import pytest
 from django.core import mail
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
 from alerts.evaluation import evaluate_alerts
-from alerts.models import AlertRule, Channel
+from alerts.models import AlertRule, AlertState, Channel, Notification
 from runs.models import RunStatus
-from tests.factories import AlertRuleFactory, PipelineFactory, RunFactory
+from tests.factories import AlertRuleFactory, AlertStateFactory, PipelineFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -59,8 +58,8 @@ def test_the_test_notification_action_sends_to_the_rule_target(staff_client, pip
     assert "TEST" in mail.outbox[0].subject
     assert "orders failing" in mail.outbox[0].subject
     assert "test notification sent to ops@example.com" in response.content.decode()
-    rule.refresh_from_db()
-    assert rule.firing == {} and rule.last_notified_at is None
+    # A test changes no state and is not recorded as a notification.
+    assert not AlertState.objects.exists() and not Notification.objects.exists()
 
 
 def test_the_test_notification_action_reports_a_failed_webhook(
@@ -108,15 +107,13 @@ def test_saving_a_rule_keeps_what_an_evaluator_wrote_meanwhile(staff_client, pip
 
     rule = AlertRuleFactory(client=pipeline.client, name="orders failing")
     load = AlertRuleAdmin.get_object
+    evaluated_at = timezone.now()
 
     def load_then_evaluate(self, request, object_id, from_field=None):
         loaded = load(self, request, object_id, from_field)
-        # An evaluator commits a transition between the admin's read and its save.
-        AlertRule.objects.filter(pk=rule.pk).update(
-            firing={str(pipeline.pk): {"pipeline": "acme/orders-etl"}},
-            pending_notifications=[{"id": "n1", "state": "firing"}],
-            state_version=F("state_version") + 1,
-        )
+        # An evaluator commits a pass between the admin's read and its save.
+        AlertRule.objects.filter(pk=rule.pk).update(last_evaluated_at=evaluated_at)
+        AlertStateFactory(rule=rule, pipeline=pipeline)
         return loaded
 
     monkeypatch.setattr(AlertRuleAdmin, "get_object", load_then_evaluate)
@@ -128,9 +125,19 @@ def test_saving_a_rule_keeps_what_an_evaluator_wrote_meanwhile(staff_client, pip
     assert response.status_code == 302
     rule.refresh_from_db()
     assert rule.name == "orders failing (renamed)" and rule.threshold == 5
-    assert rule.firing == {str(pipeline.pk): {"pipeline": "acme/orders-etl"}}
-    assert rule.pending_notifications == [{"id": "n1", "state": "firing"}]
-    assert rule.state_version == 1
+    assert rule.last_evaluated_at == evaluated_at
+    assert rule.firing_pipeline_ids == [pipeline.pk]
+
+
+def test_alert_state_is_read_only_in_the_admin(staff_client, pipeline):
+    alert = AlertStateFactory(rule=AlertRuleFactory(client=pipeline.client, pipeline=pipeline))
+    for model in ("alertstate", "alertevent", "notification", "silence", "maintenancewindow"):
+        listing = staff_client.get(reverse(f"admin:alerts_{model}_changelist"))
+        assert listing.status_code == 200
+        assert staff_client.get(reverse(f"admin:alerts_{model}_add")).status_code == 403
+    detail = staff_client.get(reverse("admin:alerts_alertstate_change", args=[alert.pk]))
+    assert detail.status_code == 200
+    assert 'name="_save"' not in detail.content.decode()
 
 
 SECRET_URL = "https://hooks.slack.com/services/T0/B0/very-secret-token"

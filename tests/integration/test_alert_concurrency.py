@@ -12,7 +12,15 @@ from django.db import connection
 from django.utils import timezone
 
 from alerts.evaluation import evaluate_alerts
-from alerts.models import AlertRule, Channel
+from alerts.models import (
+    AlertEvent,
+    AlertRule,
+    AlertState,
+    Channel,
+    EventKind,
+    Notification,
+    NotificationStatus,
+)
 from runs.models import RunStatus
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
 
@@ -69,9 +77,11 @@ def test_two_evaluators_notify_each_transition_exactly_once(webhook_receiver, fa
     )
     assert sent == Counter({(*pair, "firing"): 1 for pair in expected_firing})
     assert len(mail.outbox) == 1
-    for rule in AlertRule.objects.all():
-        assert rule.pending_notifications == []
+    assert not Notification.objects.filter(status=NotificationStatus.PENDING).exists()
     assert AlertRule.objects.get(pk=mailed.pk).firing_pipeline_ids == [pipelines[0].pk]
+    # One alert and one "fired" in the history per pair, whoever recorded it.
+    assert AlertState.objects.count() == len(expected_firing) + 1
+    assert AlertEvent.objects.filter(kind=EventKind.FIRED).count() == len(expected_firing) + 1
 
     # Every pipeline recovers; both evaluators see it at once again.
     for pipeline in pipelines:
@@ -86,4 +96,35 @@ def test_two_evaluators_notify_each_transition_exactly_once(webhook_receiver, fa
         {(*pair, state): 1 for pair in expected_firing for state in ("firing", "resolved")}
     )
     assert [message.subject.split()[1] for message in mail.outbox] == ["FIRING", "RESOLVED"]
-    assert all(rule.firing == {} for rule in AlertRule.objects.all())
+    assert not AlertState.objects.open().exists()
+    assert AlertEvent.objects.filter(kind=EventKind.RESOLVED).count() == len(expected_firing) + 1
+    assert Notification.objects.filter(status=NotificationStatus.DELIVERED).count() == 2 * (
+        len(expected_firing) + 1
+    )
+
+
+def test_two_evaluators_send_one_reminder_per_unacknowledged_alert(
+    webhook_receiver, fast_delivery, settings
+):
+    settings.CHM_ALERTS_REMIND_AFTER_MINUTES = 60
+    client = ClientFactory(slug="acme")
+    pipelines = [PipelineFactory(client=client, slug=f"etl-{index}") for index in range(3)]
+    for pipeline in pipelines:
+        for offset in range(2):
+            RunFactory(
+                pipeline=pipeline,
+                status=RunStatus.FAILED,
+                started_at=timezone.now() - dt.timedelta(hours=3, minutes=offset),
+            )
+    AlertRuleFactory(
+        client=client, threshold=2, channel=Channel.WEBHOOK, target=webhook_receiver.url
+    )
+    evaluate_at_once()
+    assert len(webhook_receiver.accepted) == 3
+    # Two hours later nobody has acknowledged them: both evaluators see the reminders due.
+    AlertState.objects.update(last_notified_at=timezone.now() - dt.timedelta(hours=2))
+    evaluate_at_once()
+
+    reminders = [p for p in webhook_receiver.accepted if p.get("reminder")]
+    assert sorted(p["pipeline"]["id"] for p in reminders) == sorted(p.pk for p in pipelines)
+    assert AlertEvent.objects.filter(kind=EventKind.REMINDED).count() == 3

@@ -8,10 +8,16 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alerts.evaluation import evaluate_alerts, find_conditions
-from alerts.models import AlertRule, RuleKind
+from alerts.models import AlertEvent, AlertRule, AlertState, EventKind, Notification, RuleKind
 from inventory.models import Pipeline
 from runs.models import RunStatus
-from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
+from tests.factories import (
+    AlertRuleFactory,
+    AlertStateFactory,
+    ClientFactory,
+    PipelineFactory,
+    RunFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +52,17 @@ def firing_on(rule: AlertRule) -> list[int]:
     return rule.firing_pipeline_ids
 
 
+def open_alert(rule: AlertRule, pipeline: Pipeline) -> AlertState:
+    return AlertState.objects.open().get(rule=rule, pipeline=pipeline)
+
+
+def queued(rule: AlertRule) -> list[str]:
+    """What the rule's notifications say, oldest first."""
+    return list(
+        Notification.objects.filter(rule=rule).order_by("pk").values_list("state", flat=True)
+    )
+
+
 # --- consecutive failures ---------------------------------------------------------------------
 
 
@@ -56,7 +73,11 @@ def test_consecutive_failures_fire_at_exactly_the_threshold(pipeline):
     rule.refresh_from_db()
     assert rule.firing_pipeline_ids == [pipeline.pk]
     # The triggering runs, newest first.
-    assert rule.firing[str(pipeline.pk)]["run_ids"] == [runs[3].pk, runs[2].pk, runs[1].pk]
+    alert = open_alert(rule, pipeline)
+    assert alert.run_ids == [runs[3].pk, runs[2].pk, runs[1].pk]
+    assert alert.summary == "3 failed runs in a row since the last success (threshold 3)"
+    assert alert.fired_at == NOW
+    assert AlertEvent.objects.get(alert=alert).kind == EventKind.FIRED
 
 
 def test_consecutive_failures_one_below_the_threshold_do_not_fire(pipeline):
@@ -78,15 +99,15 @@ def test_consecutive_failures_resolve_after_a_success(pipeline):
     add_runs(pipeline, "failed", "failed", start_minutes_ago=120)
     evaluate()
     assert firing_on(rule) == [pipeline.pk]
-    version = rule.state_version
 
     add_runs(pipeline, "success", start_minutes_ago=30)
     report = evaluate()
-    rule.refresh_from_db()
-    assert rule.firing == {}
+    assert firing_on(rule) == []
     assert report.resolved == [(rule.pk, pipeline.pk)]
-    assert rule.state_version == version + 1
-    assert [item["state"] for item in rule.pending_notifications] == ["firing", "resolved"]
+    assert AlertState.objects.get(rule=rule).resolved_at == NOW
+    assert queued(rule) == ["firing", "resolved"]
+    history = AlertEvent.objects.filter(rule=rule).order_by("pk").values_list("kind", flat=True)
+    assert list(history) == [EventKind.FIRED, EventKind.RESOLVED]
 
 
 def test_an_unchanged_state_queues_nothing_new(pipeline):
@@ -97,8 +118,8 @@ def test_an_unchanged_state_queues_nothing_new(pipeline):
     report = evaluate()
     rule.refresh_from_db()
     assert report.fired == [] and report.resolved == []
-    assert len(rule.pending_notifications) == 1
-    assert rule.state_version == 1
+    assert queued(rule) == ["firing"]
+    assert AlertState.objects.filter(rule=rule).count() == 1
     assert rule.last_evaluated_at == NOW
 
 
@@ -133,7 +154,7 @@ def test_failure_rate_fires_at_exactly_the_threshold(pipeline):
     evaluate()
     rule.refresh_from_db()
     assert rule.firing_pipeline_ids == [pipeline.pk]
-    assert "2 of 5" in rule.firing[str(pipeline.pk)]["summary"]
+    assert "2 of 5" in open_alert(rule, pipeline).summary
 
 
 def test_failure_rate_one_point_below_the_threshold_does_not_fire(pipeline):
@@ -257,7 +278,7 @@ def test_long_running_fires_for_a_run_running_exactly_the_threshold(pipeline):
     evaluate()
     rule.refresh_from_db()
     assert rule.firing_pipeline_ids == [pipeline.pk]
-    assert rule.firing[str(pipeline.pk)]["run_ids"] == [run.pk]
+    assert open_alert(rule, pipeline).run_ids == [run.pk]
 
 
 def test_long_running_does_not_fire_one_minute_before_the_threshold(pipeline):
@@ -325,9 +346,10 @@ def test_a_disabled_rule_stops_firing_without_a_notification(pipeline):
     evaluate()
     AlertRule.objects.filter(pk=rule.pk).update(is_enabled=False)
     evaluate()
-    rule.refresh_from_db()
-    assert rule.firing == {}
-    assert [item["state"] for item in rule.pending_notifications] == ["firing"]
+    assert firing_on(rule) == []
+    assert queued(rule) == ["firing"]
+    closed = AlertEvent.objects.filter(rule=rule, kind=EventKind.RESOLVED).get()
+    assert "rule was disabled" in closed.note
 
 
 def test_evaluating_some_pipelines_keeps_the_state_of_the_others(chm_client):
@@ -385,3 +407,68 @@ def test_a_whole_evaluation_does_not_grow_with_the_number_of_pipelines():
         return len(queries)
 
     assert queries_for(2) == queries_for(15)
+
+
+# --- races ------------------------------------------------------------------------------------
+
+
+def test_an_evaluator_that_loses_the_race_to_fire_reads_again_and_notifies_nothing(
+    pipeline, monkeypatch
+):
+    """Another evaluator opens the alert between this one's read of the state and its insert:
+    the insert matches nothing, this evaluator reads the state and conditions again, finds
+    the alert open and the condition holding, and leaves it to the other one."""
+    from alerts import evaluation
+
+    rule = AlertRuleFactory(client=pipeline.client, pipeline=pipeline, threshold=2)
+    add_runs(pipeline, "failed", "failed")
+    real = evaluation.find_conditions
+    calls = []
+
+    def conditions_then_the_other_evaluator(*args, **kwargs):
+        calls.append(kwargs.get("pipeline_ids"))
+        held = real(*args, **kwargs)
+        if len(calls) == 1:
+            AlertStateFactory(rule=rule, pipeline=pipeline, fired_at=NOW)
+        return held
+
+    monkeypatch.setattr(evaluation, "find_conditions", conditions_then_the_other_evaluator)
+    report = evaluate()
+
+    assert report.fired == []
+    assert calls == [None, {pipeline.pk}]  # the whole pass, then the lost subject again
+    assert AlertState.objects.count() == 1
+    assert not Notification.objects.exists() and not AlertEvent.objects.exists()
+
+
+def test_an_evaluator_that_loses_the_race_to_resolve_reads_the_new_firing_again(
+    pipeline, monkeypatch
+):
+    """This evaluator saw the alert open and its condition gone; meanwhile another resolved
+    it and, with newer runs, opened a new one. The resolution matches nothing; reading again,
+    the new alert's condition holds: nothing more is recorded or sent."""
+    from alerts import evaluation
+
+    rule = AlertRuleFactory(client=pipeline.client, pipeline=pipeline, threshold=2)
+    add_runs(pipeline, "failed", "failed", start_minutes_ago=120)
+    evaluate()
+    add_runs(pipeline, "success", start_minutes_ago=60)
+    real = evaluation.find_conditions
+    calls = []
+
+    def conditions_then_the_other_evaluator(*args, **kwargs):
+        calls.append(kwargs.get("pipeline_ids"))
+        held = real(*args, **kwargs)
+        if len(calls) == 1:
+            AlertState.objects.filter(rule=rule).update(resolved_at=NOW)
+            add_runs(pipeline, "failed", "failed", start_minutes_ago=30)
+            AlertStateFactory(rule=rule, pipeline=pipeline, fired_at=NOW)
+        return held
+
+    monkeypatch.setattr(evaluation, "find_conditions", conditions_then_the_other_evaluator)
+    report = evaluate()
+
+    assert report.resolved == [] and report.fired == []
+    assert calls == [None, {pipeline.pk}]
+    assert AlertState.objects.open().count() == 1
+    assert queued(rule) == ["firing"]  # the first evaluation's, nothing from this one

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alerts.evaluation import evaluate_alerts
-from alerts.models import AlertRule, Channel, Severity
+from alerts.models import AlertRule, Channel, Notification, NotificationStatus, Severity
 from alerts.notifications import deliver_pending_notifications
 from runs.models import RunStatus
 from tests.factories import AlertRuleFactory, PipelineFactory, RunFactory
@@ -33,6 +33,14 @@ def fail_twice(pipeline, *, minutes_ago: int = 60) -> list:
 
 def succeed(pipeline) -> None:
     RunFactory(pipeline=pipeline, status=RunStatus.SUCCESS, started_at=timezone.now())
+
+
+def outbox(rule: AlertRule) -> list[Notification]:
+    return list(Notification.objects.filter(rule=rule).order_by("pk"))
+
+
+def pending(rule: AlertRule) -> list[Notification]:
+    return [n for n in outbox(rule) if n.status == NotificationStatus.PENDING]
 
 
 def evaluate_and_commit(capture) -> None:
@@ -83,10 +91,10 @@ def test_a_webhook_receives_the_firing_payload(
     assert headers["Content-Type"] == "application/json"
     assert headers["X-CHM-Notification-Id"] == payload["notification_id"]
 
-    rule.refresh_from_db()
-    assert rule.pending_notifications == []
-    assert rule.last_notification["state"] == "firing"
-    assert rule.last_notified_at is not None
+    [sent] = outbox(rule)
+    assert (sent.state, sent.status, sent.channel) == ("firing", "delivered", "webhook")
+    assert (sent.attempts, sent.response_code, sent.error) == (1, 200, "")
+    assert sent.sent_at is not None
 
 
 def test_a_webhook_receives_the_resolution_once(
@@ -116,11 +124,12 @@ def test_a_failed_webhook_is_retried_at_the_next_evaluation_and_sent_once(
 
     assert webhook_receiver.accepted == []
     assert len(webhook_receiver.attempts) == 2
-    rule.refresh_from_db()
-    assert [item["state"] for item in rule.pending_notifications] == ["firing"]
-    assert rule.pending_notifications[0]["attempts"] == 1
-    assert "retried at the next evaluation" in rule.last_delivery_error
-    assert rule.last_notified_at is None
+    [waiting] = pending(rule)
+    assert waiting.state == "firing"
+    assert waiting.attempts == 1
+    assert waiting.response_code == (500 if failure == 500 else None)
+    assert "retried at the next evaluation" in waiting.error
+    assert waiting.sent_at is None
 
     # The receiver has recovered: the next evaluation delivers, later ones send nothing again.
     evaluate_and_commit(django_capture_on_commit_callbacks)
@@ -130,9 +139,9 @@ def test_a_failed_webhook_is_retried_at_the_next_evaluation_and_sent_once(
     # The retry is the same notification, so a receiver can tell a retry from a new alert.
     first_try = webhook_receiver.attempts[0]["payload"]["notification_id"]
     assert webhook_receiver.accepted_ids() == [first_try]
-    rule.refresh_from_db()
-    assert rule.pending_notifications == []
-    assert rule.last_delivery_error == ""
+    assert pending(rule) == []
+    [sent] = outbox(rule)
+    assert (sent.status, sent.attempts, sent.error) == ("delivered", 2, "")
 
 
 def test_a_failure_is_retried_within_one_evaluation_first(
@@ -168,12 +177,11 @@ def test_an_unreachable_webhook_does_not_stop_the_evaluator_or_other_rules(
     working = webhook_rule(pipeline, webhook_receiver.url)
     fail_twice(pipeline)
     evaluate_and_commit(django_capture_on_commit_callbacks)
-    broken.refresh_from_db()
-    working.refresh_from_db()
-    assert len(broken.pending_notifications) == 1
-    assert "connection refused" in broken.last_delivery_error
-    assert "/hook" not in broken.last_delivery_error  # the URL's path is redacted
-    assert working.pending_notifications == []
+    [waiting] = pending(broken)
+    assert "connection refused" in waiting.error
+    assert "/hook" not in waiting.error  # the URL's path is redacted
+    assert waiting.response_code is None
+    assert pending(working) == []
     assert [payload["rule"]["id"] for payload in webhook_receiver.accepted] == [working.pk]
 
 
@@ -223,7 +231,7 @@ def test_nothing_is_sent_while_the_transaction_is_open(pipeline, webhook_receive
     fail_twice(pipeline)
     evaluate_alerts()  # inside the test's transaction, which never commits
     assert webhook_receiver.attempts == []
-    assert len(AlertRule.objects.get().pending_notifications) == 1
+    assert len(pending(AlertRule.objects.get())) == 1
 
 
 def test_a_claim_left_by_a_crashed_evaluator_lapses_and_the_notification_is_sent(
@@ -232,18 +240,19 @@ def test_a_claim_left_by_a_crashed_evaluator_lapses_and_the_notification_is_sent
     rule = webhook_rule(pipeline, webhook_receiver.url)
     fail_twice(pipeline)
     evaluate_alerts(deliver=False)
-    rule.refresh_from_db()
-    [item] = rule.pending_notifications
+    [item] = pending(rule)
     # Claimed by an evaluator that is still sending (or died a moment ago): left alone.
-    item["lease_until"] = (timezone.now() + dt.timedelta(minutes=5)).isoformat()
-    AlertRule.objects.filter(pk=rule.pk).update(pending_notifications=[item])
+    Notification.objects.filter(pk=item.pk).update(
+        lease_until=timezone.now() + dt.timedelta(minutes=5)
+    )
     assert deliver_pending_notifications().delivered == 0
     assert webhook_receiver.attempts == []
     # Its claim has lapsed: the next evaluation sends it.
-    item["lease_until"] = (timezone.now() - dt.timedelta(seconds=1)).isoformat()
-    AlertRule.objects.filter(pk=rule.pk).update(pending_notifications=[item])
+    Notification.objects.filter(pk=item.pk).update(
+        lease_until=timezone.now() - dt.timedelta(seconds=1)
+    )
     assert deliver_pending_notifications().delivered == 1
-    assert webhook_receiver.accepted_ids() == [item["id"]]
+    assert webhook_receiver.accepted_ids() == [item.payload["notification_id"]]
 
 
 def test_delivery_without_anything_pending_sends_nothing(pipeline, webhook_receiver):

@@ -59,7 +59,8 @@ def test_the_overview_lists_firing_alerts_most_severe_first(staff_client, firing
     assert reverse("runs:pipeline-detail", args=[orders.pk]) in section
     assert reverse("runs:pipeline-detail", args=[invoices.pk]) in section
     assert "stuck runs" not in section
-    assert "the last 2 finished runs failed" in section
+    assert "2 failed runs in a row since the last success (threshold 2)" in section
+    assert "not acknowledged" in section
 
 
 def test_the_pipeline_page_lists_only_its_own_firing_alerts(staff_client, firing_setup):

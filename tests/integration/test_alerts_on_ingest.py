@@ -72,7 +72,7 @@ def test_ingest_returns_before_the_evaluation_has_run(evaluate_on_ingest, monkey
     terminal_runs_ingested.send(sender=None, pipeline_ids={pipeline.pk})
     # The sender got control back while the evaluation is still held up.
     assert not ingest_evaluator.wait_until_idle(timeout=0.2)
-    assert AlertRule.objects.get().firing == {}
+    assert AlertRule.objects.get().firing_pipeline_ids == []
     release.set()
     assert ingest_evaluator.wait_until_idle(timeout=30)
     assert AlertRule.objects.get().firing_pipeline_ids == [pipeline.pk]
@@ -112,7 +112,7 @@ def test_nothing_is_evaluated_on_ingest_when_turned_off(settings):
     AlertRuleFactory(client=pipeline.client, threshold=2)
     terminal_runs_ingested.send(sender=None, pipeline_ids={pipeline.pk})
     assert ingest_evaluator.wait_until_idle(timeout=30)
-    assert AlertRule.objects.get().firing == {}
+    assert AlertRule.objects.get().firing_pipeline_ids == []
 
 
 def test_runs_ingested_through_the_ingestion_service_fire_the_rule(evaluate_on_ingest):

@@ -14,6 +14,9 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.actions import acknowledge
+from alerts.evaluation import evaluate_alerts
+from alerts.models import AlertState
 from common.csv_export import CHUNK_ROWS
 from runs.models import Incident, RunStatus
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
@@ -42,8 +45,10 @@ def history():
         RunFactory(pipeline=sync, status=RunStatus.FAILED, started_at=now - 2 * HOUR),
         RunFactory(pipeline=sync, status=RunStatus.RUNNING, started_at=now - HOUR),
     ]
-    AlertRuleFactory(client=acme, pipeline=orders, target="secret-pager@example.com")
-    return {"acme": acme, "orders": orders, "sync": sync, "runs": runs}
+    rule = AlertRuleFactory(
+        client=acme, pipeline=orders, threshold=1, target="secret-pager@example.com"
+    )
+    return {"acme": acme, "orders": orders, "sync": sync, "runs": runs, "rule": rule}
 
 
 def an_incident(history) -> str:
@@ -165,12 +170,37 @@ def test_incident_and_error_tables_hold_every_incident_pipeline_and_signature(
     assert response.status_code == 400
 
 
+def test_the_alert_tables_download_what_fires_and_what_happened(
+    staff_client, history, django_user_model
+):
+    evaluate_alerts(deliver=False)
+    operator = django_user_model.objects.create_user("night-shift")
+    [alert] = AlertState.objects.all()
+    acknowledge(alert_id=alert.pk, user=operator, at=timezone.now())
+
+    _, rows = download(staff_client, "firing-alerts")
+    assert [(row["rule"], row["pipeline"], row["acknowledged_by"]) for row in rows] == [
+        (history["rule"].name, "acme/orders", "night-shift")
+    ]
+    assert "secret-pager" not in str(rows)
+    _, rows = download(staff_client, "alert-history", rule=history["rule"].pk)
+    assert [row["kind"] for row in rows] == ["acknowledged", "fired"]
+    assert rows[0]["actor"] == "night-shift"
+    _, rows = download(staff_client, "alert-history", pipeline=history["orders"].pk, kind="fired")
+    assert [row["kind"] for row in rows] == ["fired"]
+    response = staff_client.get(reverse("runs:table-csv", args=["alert-history"]))
+    assert response.status_code == 400
+    assert "rule or pipeline" in response.content.decode()
+    response = staff_client.get(reverse("runs:table-csv", args=["alert-history"]), {"rule": "1x"})
+    assert response.status_code == 400 and "rule:" in response.content.decode()
+
+
 @pytest.mark.parametrize("table", sorted(exports.TABLES))
 def test_every_table_downloads(staff_client, history, table):
     params = {}
     if table.startswith("client-"):
         params = {"client": "acme"}
-    elif table.startswith("pipeline-"):
+    elif table.startswith("pipeline-") or table == "alert-history":
         params = {"pipeline": history["orders"].pk}
     response, _ = download(staff_client, table, **params)
     assert response["Cache-Control"] == "private, no-store"
@@ -190,6 +220,7 @@ def test_every_table_of_every_page_links_to_its_download(staff_client, history):
             "client-health",
             "failures-per-day",
             "platforms",
+            "firing-alerts",
         },
         reverse("runs:errors"): {"error-signatures"},
         reverse("runs:incident-detail", args=[incident_key]): {"incident-pipelines"},
@@ -201,8 +232,12 @@ def test_every_table_of_every_page_links_to_its_download(staff_client, history):
             "pipeline-failure-rate",
             "pipeline-alert-rules",
             "runs",
+            "firing-alerts",
         },
         reverse("runs:run-list"): {"runs"},
+        reverse("alerts:firing"): {"firing-alerts"},
+        reverse("alerts:pipeline-history", args=[orders.pk]): {"alert-history"},
+        reverse("alerts:rule-history", args=[history["rule"].pk]): {"alert-history"},
         reverse("runs:flaky"): {"flaky", "flaky-insufficient-history"},
         reverse("runs:changes"): {"changes-newly-failing", "changes-recovered", "changes-slower"},
         reverse("runs:freshness"): {"freshness-stale", "freshness-stuck"},

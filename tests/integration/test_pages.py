@@ -74,7 +74,7 @@ def more_history(clients: int = 3, pipelines: int = 4, runs: int = 25) -> None:
                     started_at=now - (i + c) * HOUR,
                 )
             RunFactory(pipeline=pipeline, status=RunStatus.RUNNING, started_at=now)
-        AlertRuleFactory(client=client, firing={})
+        AlertRuleFactory(client=client)
 
 
 def page_urls(demo) -> list[str]:

@@ -7,18 +7,34 @@ route cannot be added without a row here.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 from django.contrib import admin
 from django.core import mail
 from django.urls import get_resolver, reverse
+from django.utils import timezone
 
+from alerts.models import (
+    AlertEvent,
+    AlertState,
+    EventKind,
+    MaintenanceWindow,
+    Notification,
+    Silence,
+)
 from chm_project.roles import ADMINS, OPERATORS, VIEWERS
 from inventory.models import Client
 from runs.models import Incident
 from tests.conftest import staff_with_role
-from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
+from tests.factories import (
+    AlertRuleFactory,
+    AlertStateFactory,
+    ClientFactory,
+    PipelineFactory,
+    RunFactory,
+)
 from tests.integration.test_alert_admin import rule_form
 
 pytestmark = pytest.mark.django_db
@@ -36,12 +52,31 @@ def world(chm_client):
     for other in (pipeline, PipelineFactory(client=chm_client)):
         RunFactory(pipeline=other, status="failed", error_message="permission denied")
     (incident_key,) = Incident.objects.values_list("incident_key", flat=True)
+    alert = AlertStateFactory(rule=rule, pipeline=pipeline)
+    now = timezone.now()
+    silence = Silence.objects.create(
+        rule=rule, starts_at=now, ends_at=now + dt.timedelta(hours=1), created_at=now
+    )
+    window = MaintenanceWindow.objects.create(
+        pipeline=pipeline, starts_at=now, ends_at=now + dt.timedelta(hours=1), created_at=now
+    )
+    event = AlertEvent.objects.create(
+        alert=alert, rule=rule, pipeline=pipeline, kind=EventKind.FIRED, at=now
+    )
+    notification = Notification.objects.create(
+        alert=alert, rule=rule, state="firing", channel="email", payload={}, created_at=now
+    )
     return {
         "client": chm_client,
         "pipeline": pipeline,
         "run": run,
         "rule": rule,
         "incident_key": incident_key,
+        "alert": alert,
+        "silence": silence,
+        "window": window,
+        "event": event,
+        "notification": notification,
     }
 
 
@@ -76,6 +111,11 @@ PAGES = {
     "dashboards:dashboard": lambda w: ["business"],
     "dashboards:panel-csv": lambda w: ["operations", "q06-triage"],
     "runs:table-csv": lambda w: ["failing-now"],
+    "alerts:firing": lambda w: [],
+    "alerts:silences": lambda w: [],
+    "alerts:maintenance": lambda w: [],
+    "alerts:rule-history": lambda w: [w["rule"].pk],
+    "alerts:pipeline-history": lambda w: [w["pipeline"].pk],
 }
 PAGE_ANSWER = {
     "anonymous": 302,
@@ -101,15 +141,124 @@ def test_every_page_is_in_the_matrix():
     names = set()
     for pattern in get_resolver().url_patterns:
         namespace = getattr(pattern, "namespace", None)
-        if namespace in ("runs", "dashboards"):
+        if namespace in ("runs", "dashboards", "alerts"):
             names |= {f"{namespace}:{p.name}" for p in pattern.url_patterns}
-    assert names == set(PAGES)
+    assert names == set(PAGES) | set(ALERT_ACTIONS)
+
+
+# --- alert actions (POST forms on the alert pages) --------------------------------------------
+
+ACTING = {"operator", "admin"}
+# Who is answered what: operators and admins are sent back to the page; viewers and staff
+# without a role are refused; anonymous visitors and client keys go to the login.
+ACTION_ANSWER = {
+    "anonymous": 302,
+    "no role": 403,
+    "viewer": 403,
+    "client key": 302,
+} | dict.fromkeys(ACTING, 302)
+
+
+def _acknowledged(w) -> bool:
+    return AlertState.objects.get(pk=w["alert"].pk).acknowledged_at is not None
+
+
+def _silence_ended(w) -> bool:
+    return Silence.objects.get(pk=w["silence"].pk).ends_at <= timezone.now()
+
+
+def _window_ended(w) -> bool:
+    return MaintenanceWindow.objects.get(pk=w["window"].pk).ends_at <= timezone.now()
+
+
+def _silenced_pipeline(w) -> bool:
+    return Silence.objects.filter(pipeline=w["pipeline"], rule__isnull=True).exists()
+
+
+def _scheduled(w) -> bool:
+    return MaintenanceWindow.objects.filter(client=w["client"]).exists()
+
+
+LATER = (timezone.now() + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+# URL name → (its arguments, the form posted, whether it took effect).
+ALERT_ACTIONS = {
+    "alerts:acknowledge": (lambda w: [w["alert"].pk], lambda w: {}, _acknowledged),
+    "alerts:end-silence": (lambda w: [w["silence"].pk], lambda w: {}, _silence_ended),
+    "alerts:end-maintenance": (lambda w: [w["window"].pk], lambda w: {}, _window_ended),
+}
+ALERT_FORMS = {
+    "alerts:silences": (
+        lambda w: {"pipeline": str(w["pipeline"].pk), "until": LATER, "reason": "weekend"},
+        _silenced_pipeline,
+    ),
+    "alerts:maintenance": (
+        lambda w: {
+            "client": w["client"].slug,
+            "starts_at": timezone.now().strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": LATER,
+        },
+        _scheduled,
+    ),
+}
+
+
+@pytest.mark.parametrize("who", WHO)
+@pytest.mark.parametrize("name", ALERT_ACTIONS)
+def test_alert_actions_are_for_operators_and_admins(client, as_who, world, name, who):
+    headers = as_who(who)
+    args, data, took_effect = ALERT_ACTIONS[name]
+    response = client.post(reverse(name, args=args(world)), data(world), **headers)
+    assert response.status_code == ACTION_ANSWER[who]
+    assert took_effect(world) == (who in ACTING)
+    if who in ACTING:
+        # Only POST: a link (GET) cannot act.
+        assert client.get(reverse(name, args=args(world))).status_code == 405
+
+
+@pytest.mark.parametrize("who", WHO)
+@pytest.mark.parametrize("name", ALERT_FORMS)
+def test_silencing_and_scheduling_maintenance_are_for_operators_and_admins(
+    client, as_who, world, name, who
+):
+    headers = as_who(who)
+    data, took_effect = ALERT_FORMS[name]
+    response = client.post(reverse(name), data(world), **headers)
+    assert response.status_code == ACTION_ANSWER[who]
+    assert took_effect(world) == (who in ACTING)
+
+
+@pytest.mark.parametrize("who", ["viewer", "operator"])
+def test_viewers_see_no_action_buttons_on_the_alert_pages(client, as_who, world, who):
+    as_who(who)
+    for url in (
+        reverse("alerts:firing"),
+        reverse("runs:overview"),
+        reverse("alerts:silences"),
+        reverse("alerts:maintenance"),
+    ):
+        body = client.get(url).content.decode()
+        assert ('method="post"' in body) == (who == "operator"), url
 
 
 # --- admin pages --------------------------------------------------------------------------
 
-ADMIN_OBJECTS = {"client": "client", "pipeline": "pipeline", "run": "run", "alertrule": "rule"}
-APP_OF = {"client": "inventory", "pipeline": "inventory", "run": "runs", "alertrule": "alerts"}
+ADMIN_OBJECTS = {
+    "client": "client",
+    "pipeline": "pipeline",
+    "run": "run",
+    "alertrule": "rule",
+    "alertstate": "alert",
+    "alertevent": "event",
+    "notification": "notification",
+    "silence": "silence",
+    "maintenancewindow": "window",
+}
+APP_OF = {"client": "inventory", "pipeline": "inventory", "run": "runs"} | dict.fromkeys(
+    ["alertrule", "alertstate", "alertevent", "notification", "silence", "maintenancewindow"],
+    "alerts",
+)
+# Alert state is an operational record: every role reads it in the admin, nobody edits it.
+OPERATIONAL = ["alertstate", "alertevent", "notification", "silence", "maintenancewindow"]
 VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
 # Who may open each admin page (200); every other staff user gets 403, anonymous the login.
 ADMIN_PAGES = {
@@ -133,6 +282,10 @@ ADMIN_PAGES = {
     ("alertrule", "history"): {VIEWER, OPERATOR, ADMIN},
     ("alertrule", "add"): {OPERATOR, ADMIN},
     ("alertrule", "delete"): {OPERATOR, ADMIN},
+    **{(model, "changelist"): {VIEWER, OPERATOR, ADMIN} for model in OPERATIONAL},
+    **{(model, "change"): {VIEWER, OPERATOR, ADMIN} for model in OPERATIONAL},
+    **{(model, "add"): set() for model in OPERATIONAL},
+    **{(model, "delete"): set() for model in OPERATIONAL},
 }
 
 
@@ -197,6 +350,8 @@ DELETABLE = {
     "pipeline": {OPERATOR, ADMIN},
     "run": set(),
     "alertrule": {OPERATOR, ADMIN},
+    "silence": set(),
+    "maintenancewindow": set(),
 }
 
 
@@ -207,6 +362,18 @@ NEW_OBJECT = {
     "pipeline": lambda: PipelineFactory(slug="to-delete"),
     "run": lambda: RunFactory(),
     "alertrule": lambda: AlertRuleFactory(),
+    "silence": lambda: Silence.objects.create(
+        rule=AlertRuleFactory(),
+        starts_at=timezone.now(),
+        ends_at=timezone.now() + dt.timedelta(hours=1),
+        created_at=timezone.now(),
+    ),
+    "maintenancewindow": lambda: MaintenanceWindow.objects.create(
+        client=ClientFactory(slug="in-maintenance"),
+        starts_at=timezone.now(),
+        ends_at=timezone.now() + dt.timedelta(hours=1),
+        created_at=timezone.now(),
+    ),
 }
 
 

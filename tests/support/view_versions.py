@@ -21,10 +21,18 @@ SQL_DIR = Path(__file__).resolve().parents[2] / "runs" / "sql" / "views"
 _installed: set[str] = set()
 
 
-def install_temporary_version(name: str, version: int, *, clock: dt.datetime | None = None) -> str:
+def install_temporary_version(
+    name: str,
+    version: int,
+    *,
+    clock: dt.datetime | None = None,
+    replacing: dict[str, str] | None = None,
+) -> str:
     """Version ``version`` of ``reporting.<name>`` as the temporary view ``<name>_v<version>``
     (replaced if the session has one already); answers its name. With ``clock``, the view
-    reads it as the time of the statement (runs placed exactly on a window's edge)."""
+    reads it as the time of the statement (runs placed exactly on a window's edge).
+    ``replacing`` rewrites parts of the old text that read tables no longer there (each part
+    must be found)."""
     temporary = f"{name}_v{version}"
     definition = (SQL_DIR / f"{temporary}.sql").read_text()
     statement = next(
@@ -41,7 +49,25 @@ def install_temporary_version(name: str, version: int, *, clock: dt.datetime | N
         if clock is not None:
             literal = sql.Literal(clock).as_string(cursor.connection) + "::timestamptz"
             definition = definition.replace("statement_timestamp()", literal)
+        for old, new in (replacing or {}).items():
+            assert old in definition, f"{temporary}.sql has no {old!r}"
+            definition = definition.replace(old, new)
         cursor.execute(definition)
+    _installed.add(temporary)
+    return temporary
+
+
+def install_temporary_columns(name: str, columns: list[str]) -> str:
+    """``reporting.<name>`` narrowed to ``columns`` as the temporary view ``<name>_columns``:
+    to compare a view that gained columns with a version that lacks them."""
+    temporary = f"{name}_columns"
+    statement = sql.SQL("CREATE OR REPLACE TEMPORARY VIEW {} AS SELECT {} FROM {}").format(
+        sql.Identifier(temporary),
+        sql.SQL(", ").join(sql.Identifier(column) for column in columns),
+        sql.Identifier("reporting", name),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(cursor.connection))
     _installed.add(temporary)
     return temporary
 
