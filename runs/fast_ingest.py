@@ -61,7 +61,6 @@ from runs.ingest import (
 from runs.models import Run
 from runs.pipeline_state import FIELDS as STATE_FIELDS
 from runs.pipeline_state import WINDOW_FIELDS, StateValues, recompute
-from runs.serializers import run_fields
 from runs.signals import terminal_runs_ingested
 from runs.transitions import REJECTED, RunFields
 
@@ -198,14 +197,7 @@ def ingest_runs(*, client: Client, items: Sequence[Any]) -> IngestResult | None:
         if errors is not None:
             results[index] = ItemResult(index=index, outcome=REJECTED, errors=errors)
         else:
-            valid.append(
-                Item(
-                    index=index,
-                    pipeline_slug=attrs["pipeline"],
-                    external_run_id=attrs["external_run_id"],
-                    event=run_fields(attrs),
-                )
-            )
+            valid.append(Item.of(index, attrs))
     if valid:
         try:
             _write(client, valid, results)

@@ -122,6 +122,16 @@ class Item:
     def key(self) -> tuple[str, str]:
         return (self.pipeline_slug, self.external_run_id)
 
+    @classmethod
+    def of(cls, index: int, attrs: Mapping[str, Any]) -> Item:
+        """The item at ``index`` from its serializer-validated attributes."""
+        return cls(
+            index=index,
+            pipeline_slug=attrs["pipeline"],
+            external_run_id=attrs["external_run_id"],
+            event=run_fields(attrs),
+        )
+
 
 def ingest_runs(*, client: Client, items: Sequence[Any]) -> IngestResult:
     """Validate and store reported runs of ``client``'s pipelines; one result per item.
@@ -180,14 +190,7 @@ def _validate(items: Sequence[Any], results: dict[int, ItemResult]) -> list[Item
         except ValidationError as exc:
             results[index] = ItemResult(index=index, outcome=REJECTED, errors=_errors(exc))
             continue
-        valid.append(
-            Item(
-                index=index,
-                pipeline_slug=attrs["pipeline"],
-                external_run_id=attrs["external_run_id"],
-                event=run_fields(attrs),
-            )
-        )
+        valid.append(Item.of(index, attrs))
     return valid
 
 
