@@ -355,6 +355,29 @@ clients:
     AlertRuleFactory.build(kind=RuleKind.INCIDENT, threshold=2).full_clean(exclude=["client"])
 
 
+def test_the_admin_form_names_the_threshold_of_an_incident_rule(staff_client, chm_client):
+    form = {
+        "client": chm_client.pk,
+        "pipeline": "",
+        "name": "shared outages",
+        "kind": RuleKind.INCIDENT,
+        "threshold": 1,
+        "severity": "warning",
+        "channel": Channel.EMAIL,
+        "target": "oncall@example.com",
+        "is_enabled": "on",
+    }
+    response = staff_client.post(reverse("admin:alerts_alertrule_add"), form)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "threshold": ["An incident involves at least 2 pipelines: the threshold is at least 2."]
+    }
+    assert not AlertRule.objects.exists()
+    response = staff_client.post(reverse("admin:alerts_alertrule_add"), {**form, "threshold": 2})
+    assert response.status_code == 302
+    assert AlertRule.objects.get().kind == RuleKind.INCIDENT
+
+
 def test_the_loader_accepts_an_incident_rule():
     load_inventory_text(
         text="""\
