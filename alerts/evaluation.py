@@ -166,8 +166,10 @@ def evaluate_alerts(
     """Evaluate every enabled rule (or only for ``pipeline_ids``), record the transitions,
     remind of alerts nobody acknowledged, and send the notifications after commit.
 
-    With ``pipeline_ids``, only those pipelines' alerts can change. Pipelines under
-    maintenance neither fire nor resolve until their window ends.
+    With ``pipeline_ids``, only those pipelines' alerts can change, and the alerts about
+    incidents of the rules covering them (an incident spans other pipelines too). Pipelines
+    under maintenance neither fire nor resolve until their window ends; an incident does not
+    count them.
     """
     now = now or timezone.now()
     scope = set(pipeline_ids) if pipeline_ids is not None else None

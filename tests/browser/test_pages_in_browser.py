@@ -1,10 +1,10 @@
 """A real browser (Debian's headless Chromium through Playwright) logs in to a live CHM
 server with seeded data, loads the overview, a pipeline page and the flaky ranking, finds the
-expected text and saves screenshots (it also acknowledges an incident alert on the
-firing-alerts page as an operator): under test-artifacts/ (not committed), or under the
+expected text and saves screenshots: under test-artifacts/ (not committed), or under the
 folder named by CHM_SCREENSHOT_DIR. The data: a small factory-built history, or with
 CHM_BROWSER_DEMO_DATA=1 the committed demo data set (data/synthetic/v1.1, ingested through the
-ingestion service), which `make screenshots` uses for the README's docs/img/."""
+ingestion service), which `make screenshots` uses for the README's docs/img/. On its own small
+data, an operator acknowledges an incident alert on the firing-alerts page."""
 
 from __future__ import annotations
 
