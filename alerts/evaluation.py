@@ -43,9 +43,16 @@ from alerts.models import (
     NotificationStatus,
     Silence,
 )
-from alerts.notifications import DeliveryReport, build_payload, deliver_pending_notifications
+from alerts.notifications import (
+    DeliveryReport,
+    build_payload,
+    deliver_pending_notifications,
+    incident_data,
+    incident_label,
+)
 from inventory.models import Pipeline
 from runs.models import Run
+from runs.reporting import Incident
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +113,13 @@ def find_conditions(
     *,
     now: dt.datetime,
     pipeline_ids: Collection[int] | None = None,
+    paused: Collection[int] = (),
 ) -> dict[int, dict[str, Condition]]:
     """Which conditions hold at ``now``: rule id → subject key → condition.
 
-    One query per rule kind, whatever the number of rules and pipelines.
+    One query per rule kind, whatever the number of rules and pipelines. ``paused``: the
+    pipelines under maintenance, which incidents do not count (pipeline kinds leave them to
+    ``_Evaluation.diff``).
     """
     by_kind: dict[str, dict[int, AlertRule]] = defaultdict(dict)
     for rule in rules:
@@ -119,6 +129,7 @@ def find_conditions(
         "now": now,
         "pipeline_ids": sorted(pipeline_ids) if pipeline_ids is not None else None,
         "max_runs": MAX_TRIGGERING_RUNS,
+        "paused": sorted(paused),
     }
     with connection.cursor() as cursor:
         for kind, rules_of_kind in by_kind.items():
@@ -155,8 +166,10 @@ def evaluate_alerts(
     """Evaluate every enabled rule (or only for ``pipeline_ids``), record the transitions,
     remind of alerts nobody acknowledged, and send the notifications after commit.
 
-    With ``pipeline_ids``, only those pipelines' alerts can change. Pipelines under
-    maintenance neither fire nor resolve until their window ends.
+    With ``pipeline_ids``, only those pipelines' alerts can change, and the alerts about
+    incidents of the rules covering them (an incident spans other pipelines too). Pipelines
+    under maintenance neither fire nor resolve until their window ends; an incident does not
+    count them.
     """
     now = now or timezone.now()
     scope = set(pipeline_ids) if pipeline_ids is not None else None
@@ -186,24 +199,29 @@ def evaluate_alerts(
 def _evaluate(
     rules: list[AlertRule], *, scope: set[int] | None, now: dt.datetime, report: EvaluationReport
 ) -> None:
-    run = _Evaluation(
-        now=now,
-        scope=scope,
-        paused=pipelines_in_maintenance(now),
-        silences=list(Silence.objects.active(now)),
-    )
-    # The state first, then the conditions (see the module's docstring).
-    current = run.open_alerts(rules)
-    held = find_conditions(rules, now=now, pipeline_ids=scope)
-    report.firing = sum(len(subjects) for subjects in held.values())
-    run.prefetch(rules, held, current)
-    for rule in rules:
-        fired, resolved = run.record_transitions(
-            rule, current.get(rule.pk, {}), held.get(rule.pk, {})
-        )
-        report.fired += [(rule.pk, pk) for pk in fired]
-        report.resolved += [(rule.pk, pk) for pk in resolved]
-    report.reminded = run.queue_reminders(rules)
+    paused = pipelines_in_maintenance(now)
+    silences = list(Silence.objects.active(now))
+    # An incident spans pipelines beyond any scope: a rule about incidents that the scope
+    # concerns (a pipeline of its client ran) is evaluated whole, so that its alerts, keyed
+    # by incident and with no pipeline, fire and resolve like in a full evaluation.
+    by_pipeline = [rule for rule in rules if kinds.definition(rule.kind).subject == "pipeline"]
+    by_incident = [rule for rule in rules if kinds.definition(rule.kind).subject != "pipeline"]
+    for group, group_scope in ((by_pipeline, scope), (by_incident, None)):
+        if not group:
+            continue
+        run = _Evaluation(now=now, scope=group_scope, paused=paused, silences=silences)
+        # The state first, then the conditions (see the module's docstring).
+        current = run.open_alerts(group)
+        held = find_conditions(group, now=now, pipeline_ids=group_scope, paused=paused)
+        report.firing += sum(len(subjects) for subjects in held.values())
+        run.prefetch(group, held, current)
+        for rule in group:
+            fired, resolved = run.record_transitions(
+                rule, current.get(rule.pk, {}), held.get(rule.pk, {})
+            )
+            report.fired += [(rule.pk, pk) for pk in fired]
+            report.resolved += [(rule.pk, pk) for pk in resolved]
+        report.reminded += run.queue_reminders(group)
     AlertRule.objects.filter(pk__in=[rule.pk for rule in rules]).update(last_evaluated_at=now)
 
 
@@ -244,8 +262,19 @@ class _Context:
 
     pipelines: dict[int, Pipeline | None] = field(default_factory=dict)
     runs: dict[int, Run] = field(default_factory=dict)
+    incidents: dict[str, Incident | None] = field(default_factory=dict)
 
-    def fetch(self, pipeline_ids: set[int], run_ids: set[int]) -> None:
+    def fetch(
+        self, pipeline_ids: set[int], run_ids: set[int], subject_keys: Iterable[str] = ()
+    ) -> None:
+        incident_keys = {
+            key for key in map(kinds.incident_of, subject_keys) if key is not None
+        } - self.incidents.keys()
+        if incident_keys:
+            # As the incident page shows it (reporting.q11_incidents); None once it has left
+            # the views' 7 days.
+            found = Incident.objects.in_bulk(incident_keys)
+            self.incidents.update({key: found.get(key) for key in incident_keys})
         if pipeline_ids:
             found = Pipeline.objects.select_related("client").in_bulk(pipeline_ids)
             # A deleted pipeline is remembered as None, not looked up again.
@@ -259,6 +288,21 @@ class _Context:
         if pk not in self.pipelines:
             self.fetch({pk}, set())
         return self.pipelines[pk]
+
+    def incident(self, subject_key: str) -> Incident | None:
+        key = kinds.incident_of(subject_key)
+        if key is None:
+            return None
+        if key not in self.incidents:
+            self.fetch(set(), set(), [subject_key])
+        return self.incidents[key]
+
+    def subject(self, subject_key: str, label: str) -> dict | None:
+        """The payload's ``incident`` for an incident subject; None for a pipeline."""
+        key = kinds.incident_of(subject_key)
+        if key is None:
+            return None
+        return incident_data(key, self.incident(subject_key), label=label)
 
     def runs_for(self, run_ids: list[int]) -> list[Run]:
         missing = set(run_ids) - self.runs.keys()
@@ -296,17 +340,20 @@ class _Evaluation:
     ) -> None:
         pipeline_ids: set[int] = set()
         run_ids: set[int] = set()
+        subject_keys: set[str] = set()
         for rule in rules:
             fired, resolved = self.diff(current.get(rule.pk, {}), held.get(rule.pk, {}))
             for condition in fired:
                 if condition.pipeline_id is not None:
                     pipeline_ids.add(condition.pipeline_id)
                 run_ids.update(condition.run_ids)
+                subject_keys.add(condition.subject_key)
             for alert in resolved:
                 if alert.pipeline_id is not None:
                     pipeline_ids.add(alert.pipeline_id)
                 run_ids.update(alert.run_ids)
-        self.context.fetch(pipeline_ids, run_ids)
+                subject_keys.add(alert.subject_key)
+        self.context.fetch(pipeline_ids, run_ids, subject_keys)
 
     def _watched(self, pipeline_id: int | None) -> bool:
         return pipeline_id is None or pipeline_id not in self.paused
@@ -371,6 +418,7 @@ class _Evaluation:
                 [rule],
                 now=self.now,
                 pipeline_ids=None if None in pipelines else pipelines,
+                paused=self.paused,
             ).get(rule.pk, {})
             held = {key: again[key] for key in lost if key in again}
         else:
@@ -389,6 +437,9 @@ class _Evaluation:
         pipeline = self.context.pipeline(condition.pipeline_id)
         if pipeline is not None:
             return str(pipeline)
+        incident = self.context.incident(condition.subject_key)
+        if incident is not None:
+            return incident_label(incident)
         return condition.subject_key
 
     def _apply(
@@ -447,6 +498,7 @@ class _Evaluation:
                     runs=self.context.runs_for(condition.run_ids),
                     since=now,
                     at=now,
+                    incident=self.context.subject(condition.subject_key, label),
                 )
                 notifications.append(
                     self._notification(rule, alert_id, condition.pipeline_id, label, payload)
@@ -468,6 +520,7 @@ class _Evaluation:
                     runs=self.context.runs_for(alert.run_ids),
                     since=alert.fired_at,
                     at=now,
+                    incident=self.context.subject(alert.subject_key, alert.subject_label),
                 )
                 notifications.append(
                     self._notification(
@@ -560,6 +613,7 @@ class _Evaluation:
             self.context.fetch(
                 {a.pipeline_id for a in candidates if a.pipeline_id is not None},
                 {run_id for a in candidates for run_id in a.run_ids},
+                [a.subject_key for a in candidates if a.pk in won],
             )
             events, notifications = [], []
             for alert in candidates:
@@ -575,6 +629,7 @@ class _Evaluation:
                     runs=self.context.runs_for(alert.run_ids),
                     since=alert.fired_at,
                     at=self.now,
+                    incident=self.context.subject(alert.subject_key, alert.subject_label),
                 )
                 payload["reminder"] = True
                 events.append(

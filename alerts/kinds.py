@@ -7,9 +7,9 @@ templates all read ``KINDS``; adding a kind is adding one ``RuleKindDefinition``
 
 A kind's query returns one row per (rule, subject) whose condition holds at ``%(now)s``:
 ``rule_id, pipeline_id, subject_key, run_ids`` and then the kind's own detail columns, which
-its ``why`` turns into a sentence. Every kind so far watches pipelines one by one (the subject
-is the pipeline, ``subject_key`` is ``pipeline:<id>``); a kind about something else (an
-incident spanning several pipelines) returns a NULL ``pipeline_id`` and its own key, and the
+its ``why`` turns into a sentence. Most kinds watch pipelines one by one (the subject is the
+pipeline, ``subject_key`` is ``pipeline:<id>``); the incident kind watches incidents spanning
+several pipelines: it returns a NULL ``pipeline_id`` and ``incident:<incident key>``, and the
 alert state and history hold it the same way.
 """
 
@@ -29,6 +29,16 @@ class RuleLike(Protocol):
 
 def pipeline_subject(pipeline_id: int) -> str:
     return f"pipeline:{pipeline_id}"
+
+
+INCIDENT_SUBJECT_PREFIX = "incident:"
+
+
+def incident_of(subject_key: str) -> str | None:
+    """The incident key of an incident subject (``incident:<key>``); None for a pipeline."""
+    if subject_key.startswith(INCIDENT_SUBJECT_PREFIX):
+        return subject_key.removeprefix(INCIDENT_SUBJECT_PREFIX)
+    return None
 
 
 def _minutes(value: int | None) -> str:
@@ -56,9 +66,13 @@ class RuleKindDefinition:
     # The largest threshold that makes sense (a percentage: 100), and what to say past it.
     max_threshold: int | None = None
     max_threshold_message: str = ""
+    # The smallest one (an incident involves at least 2 pipelines), and what to say below it.
+    min_threshold: int = 1
+    min_threshold_message: str = ""
     # How an error message names a rule of this kind ("a failure-rate rule").
     noun: str = "rule"
-    # What the pipelines are to this kind: one alert per pipeline, or one per incident.
+    # What the pipelines are to this kind: one alert per pipeline ("pipeline"), or one per
+    # incident ("incident"; see INCIDENT below).
     subject: str = "pipeline"
 
     def errors(
@@ -69,6 +83,10 @@ class RuleKindDefinition:
         if self.max_threshold is not None and threshold and threshold > self.max_threshold:
             errors["threshold"] = self.max_threshold_message or (
                 f"The threshold is at most {self.max_threshold}."
+            )
+        if threshold is not None and threshold < self.min_threshold:
+            errors["threshold"] = self.min_threshold_message or (
+                f"The threshold is at least {self.min_threshold}."
             )
         given = {"window_minutes": window_minutes, "min_runs": min_runs}
         for name in self.needs:
@@ -218,8 +236,69 @@ WHERE w.running > 0
     why=lambda rule, details: f"{details[0]} run(s) still running after {rule.threshold} min",
 )
 
+
+def _incident_why(rule: RuleLike, details: tuple) -> str:
+    kind, platform, pipelines, clients, first_seen = details[:5]
+    cause = "one error" if kind == "signature" else f"platform {platform}"
+    return (
+        f"{pipelines} pipelines of {clients} client(s) failing with {cause} since "
+        f"{first_seen:%Y-%m-%d %H:%M} UTC (threshold {rule.threshold})"
+    )
+
+
+INCIDENT = RuleKindDefinition(
+    value="incident",
+    label="New incident involving N or more pipelines",
+    # One alert per incident, not per pipeline. Incidents are the Q11 views' (one definition:
+    # reporting.q11_incidents and q11_incident_pipelines group the failures; nothing here
+    # regroups them). An open incident fires a rule when it involves N or more pipelines in
+    # all, any client's, counting none under maintenance (%(paused)s), and at least one of
+    # them is in the rule's scope (its pipeline, or a pipeline of its client). Once fired it
+    # holds while the incident stays open, however its count or the rule's pipelines change:
+    # it resolves when the incident does (or leaves the views' 7 days). Pipelines joining
+    # later change nothing, so nothing is notified again but reminders.
+    # incident_pipelines is MATERIALIZED: read once, for the counts and the scope.
+    query="""
+, incident_pipelines AS MATERIALIZED (
+    SELECT m.incident_key, m.pipeline_id, m.client_id, m.last_run_id, m.last_failed_at
+    FROM reporting.q11_incident_pipelines m
+    WHERE m.pipeline_id <> ALL(%(paused)s::bigint[])
+), counted AS (
+    SELECT i.incident_key, i.kind, i.platform, i.first_seen,
+           count(*) AS pipelines, count(DISTINCT m.client_id) AS clients,
+           (array_agg(m.last_run_id ORDER BY m.last_failed_at DESC, m.last_run_id DESC))
+               [1:%(max_runs)s] AS run_ids
+    FROM reporting.q11_incidents i
+    JOIN incident_pipelines m ON m.incident_key = i.incident_key
+    WHERE i.state = 'open'
+    GROUP BY i.incident_key, i.kind, i.platform, i.first_seen
+), rules AS (
+    SELECT r.id AS rule_id, r.threshold
+    FROM alerts_alertrule r
+    WHERE r.id = ANY(%(rule_ids)s::bigint[])
+)
+SELECT r.rule_id, NULL::bigint, 'incident:' || c.incident_key, c.run_ids,
+       c.kind, c.platform, c.pipelines, c.clients, c.first_seen
+FROM counted c
+JOIN rules r
+  ON (c.pipelines >= r.threshold
+      AND EXISTS (SELECT 1 FROM scope s
+                  JOIN incident_pipelines m ON m.pipeline_id = s.pipeline_id
+                  WHERE s.rule_id = r.rule_id AND m.incident_key = c.incident_key))
+  OR EXISTS (SELECT 1 FROM alerts_alertstate a
+             WHERE a.rule_id = r.rule_id AND a.resolved_at IS NULL
+               AND a.subject_key = 'incident:' || c.incident_key)
+""",
+    describe=lambda rule: f"a new incident involving {rule.threshold} or more pipelines",
+    why=_incident_why,
+    min_threshold=2,
+    min_threshold_message="An incident involves at least 2 pipelines: the threshold is at least 2.",
+    noun="incident rule",
+    subject="incident",
+)
+
 KINDS: dict[str, RuleKindDefinition] = {
-    kind.value: kind for kind in (CONSECUTIVE_FAILURES, FAILURE_RATE, STALE, LONG_RUNNING)
+    kind.value: kind for kind in (CONSECUTIVE_FAILURES, FAILURE_RATE, STALE, LONG_RUNNING, INCIDENT)
 }
 
 

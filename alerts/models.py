@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q, Subquery
 
 from alerts import webhooks
-from alerts.kinds import KINDS
+from alerts.kinds import KINDS, incident_of
 from inventory.models import Client, Pipeline
 
 # The kinds' names and labels come from their one definition (alerts/kinds.py).
@@ -89,7 +89,7 @@ class AlertRule(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, choices=RuleKind.choices)
     threshold = models.PositiveIntegerField(
-        help_text="N failures, X percent, or N minutes, depending on the kind."
+        help_text="N failures, X percent, N minutes or N pipelines, depending on the kind."
     )
     window_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Failure rate only: the window looked back over."
@@ -144,6 +144,10 @@ class AlertRule(models.Model):
                     min_runs__gt=0,
                 ),
                 name="alertrule_rate_has_window",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=RuleKind.INCIDENT) | Q(threshold__gte=2),
+                name="alertrule_incident_at_least_2",
             ),
             models.CheckConstraint(condition=~Q(target=""), name="alertrule_target_not_empty"),
             models.CheckConstraint(
@@ -224,9 +228,9 @@ class AlertRule(models.Model):
 
 # Alert state: operational records, written by the evaluation (alerts/evaluation.py), the
 # delivery (alerts/notifications.py) and the staff actions (alerts/actions.py), and shown
-# read-only in the admin. A subject is what one alert is about: a pipeline for every kind so
-# far ("pipeline:<id>", with ``pipeline`` set); a kind about something else (an incident
-# spanning pipelines) keys its subject its own way and leaves ``pipeline`` empty.
+# read-only in the admin. A subject is what one alert is about: a pipeline ("pipeline:<id>",
+# with ``pipeline`` set), or for the incident kind an incident spanning pipelines
+# ("incident:<key>", ``pipeline`` empty).
 
 
 class AlertStateQuerySet(models.QuerySet):
@@ -294,6 +298,11 @@ class AlertState(models.Model):
     @property
     def is_acknowledged(self) -> bool:
         return self.acknowledged_at is not None
+
+    @property
+    def incident_key(self) -> str | None:
+        """The incident this alert is about (``incident:<key>`` subjects), else None."""
+        return incident_of(self.subject_key)
 
 
 class EventKind(models.TextChoices):

@@ -37,6 +37,7 @@ from alerts.models import (
 )
 from inventory.models import Pipeline
 from runs.models import Run
+from runs.reporting import Incident
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,58 @@ def pipeline_url(pipeline_id: int) -> str:
     return _absolute(reverse("runs:pipeline-detail", args=[pipeline_id]))
 
 
+# How much of an incident's example error names it in a label or a headline.
+INCIDENT_MESSAGE_CHARS = 120
+
+
+def _incident_message(incident: Incident) -> str:
+    """What the incident is about, in a line: its error's first line, or its platform."""
+    if incident.kind == "platform":
+        return f"{incident.platform} pipelines failing"
+    first_line = next(
+        (line.strip() for line in incident.example_error.splitlines() if line.strip()), ""
+    )
+    if len(first_line) > INCIDENT_MESSAGE_CHARS:
+        first_line = first_line[: INCIDENT_MESSAGE_CHARS - 1] + "…"
+    return first_line or "failures with one error"
+
+
+def incident_label(incident: Incident) -> str:
+    """How an alert about an incident is named: what it is about, and its counts."""
+    return (
+        f"{_incident_message(incident)} ({incident.pipelines} pipelines, "
+        f"{incident.clients} client{'s' if incident.clients != 1 else ''})"
+    )
+
+
+def incident_data(key: str, incident: Incident | None, *, label: str) -> dict:
+    """The payload's ``incident``: the incident as its page shows it now; once it has left
+    the incident views (older than their 7 days), its key, link and recorded label only."""
+    data: dict = {
+        "key": key,
+        "label": label,
+        "url": _absolute(reverse("runs:incident-detail", args=[key])),
+        "kind": None,
+        "message": label,
+        "platform": None,
+        "pipelines": None,
+        "clients": None,
+        "since": None,
+        "state": None,
+    }
+    if incident is not None:
+        data.update(
+            kind=incident.kind,
+            message=_incident_message(incident),
+            platform=incident.platform,
+            pipelines=incident.pipelines,
+            clients=incident.clients,
+            since=incident.first_seen.isoformat(),
+            state=incident.state,
+        )
+    return data
+
+
 def _run_data(run: Run) -> dict:
     return {
         "id": run.pk,
@@ -103,14 +156,16 @@ def build_payload(
     runs: list[Run],
     since: dt.datetime | None,
     at: dt.datetime,
+    incident: dict | None = None,
 ) -> dict:
     """The JSON document a webhook receives (and an email is written from).
 
-    ``pipeline`` is None only when a resolved pipeline has since been deleted; the label
-    recorded when it fired still names it.
+    ``pipeline`` is None when a resolved pipeline has since been deleted (the label recorded
+    when it fired still names it), and for an alert about an incident: then ``incident``
+    (``incident_data``) says what it is, and the payload's ``pipeline`` is null.
     """
     client = rule.client
-    pipeline_data = (
+    pipeline_data: dict | None = (
         {
             "id": pipeline.pk,
             "slug": pipeline.slug,
@@ -122,10 +177,16 @@ def build_payload(
         if pipeline is not None
         else {"id": None, "slug": pipeline_label, "name": pipeline_label, "url": None}
     )
-    link = pipeline_data["url"] or _absolute(
-        reverse("admin:alerts_alertrule_change", args=[rule.pk])
-    )
-    headline = f"{state.upper()} [{rule.severity}] {client.name} / {pipeline_data['name']}"
+    if incident is not None:
+        pipeline_data = None
+        link = incident["url"]
+        subject = f"incident: {incident['label']}"
+    else:
+        link = pipeline_data["url"] or _absolute(
+            reverse("admin:alerts_alertrule_change", args=[rule.pk])
+        )
+        subject = pipeline_data["name"]
+    headline = f"{state.upper()} [{rule.severity}] {client.name} / {subject}"
     text = f"{_slack_escape(f'{headline} — {rule.name}: {summary}')} <{link}|Open in CHM>"
     return {
         "notification_id": uuid.uuid4().hex,
@@ -147,6 +208,7 @@ def build_payload(
         },
         "client": {"id": client.pk, "slug": client.slug, "name": client.name},
         "pipeline": pipeline_data,
+        "incident": incident,
         "triggering_runs": [_run_data(run) for run in runs],
         "firing_since": since.isoformat() if since else None,
         "at": at.isoformat(),
@@ -166,20 +228,51 @@ def _last_error(payload: dict) -> str:
     return ""
 
 
+def _subject_name(payload: dict) -> str:
+    """What the alert is about: the pipeline's name, or the incident's label."""
+    incident = payload.get("incident")
+    if incident:
+        return f"incident: {incident['label']}"
+    return payload["pipeline"]["name"]
+
+
+def _link(payload: dict) -> str:
+    """The page to open: the incident's, the pipeline's, or else the rule's."""
+    incident = payload.get("incident")
+    if incident:
+        return incident["url"]
+    return payload["pipeline"]["url"] or payload["rule"]["url"]
+
+
 def _headline(payload: dict) -> str:
     state = "REMINDER: STILL FIRING" if payload.get("reminder") else payload["state"].upper()
     return (
         f"{state} [{payload['rule']['severity']}] {payload['client']['name']} / "
-        f"{payload['pipeline']['name']} — {payload['rule']['name']}"
+        f"{_subject_name(payload)} — {payload['rule']['name']}"
     )
+
+
+def _subject_fields(payload: dict) -> list[str]:
+    incident = payload.get("incident")
+    if not incident:
+        return [f"*Pipeline*\n{_slack_escape(payload['pipeline']['name'])}"]
+    fields = [f"*Incident*\n{_slack_escape(incident['message'])}"]
+    if incident["pipelines"] is not None:
+        fields.append(
+            f"*Involves*\n{incident['pipelines']} pipelines, {incident['clients']} client(s)"
+        )
+    if incident["since"]:
+        fields.append(f"*Incident since*\n{incident['since'][:16].replace('T', ' ')} UTC")
+    return fields
 
 
 def slack_message(payload: dict) -> dict:
     """The payload as a Slack incoming webhook wants it: a fallback ``text`` and blocks with
-    the pipeline, the client, why it fires, the last error and a link to the pipeline page."""
-    link = payload["pipeline"]["url"] or payload["rule"]["url"]
+    the pipeline (or the incident), the client, why it fires, the last error and a link to the
+    pipeline's (or the incident's) page."""
+    link = _link(payload)
     fields = [
-        f"*Pipeline*\n{_slack_escape(payload['pipeline']['name'])}",
+        *_subject_fields(payload),
         f"*Client*\n{_slack_escape(payload['client']['name'])}",
         f"*Rule*\n{_slack_escape(payload['rule']['name'])} "
         f"({_slack_escape(payload['rule'].get('condition', ''))})",

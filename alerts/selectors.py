@@ -25,12 +25,14 @@ _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 @dataclass(frozen=True)
 class FiringAlert:
-    """One enabled rule firing for one subject (a pipeline), as the pages show it."""
+    """One enabled rule firing for one subject (a pipeline, or an incident), as the pages show
+    it. ``pipeline_label`` names either."""
 
     alert: AlertState
     rule: AlertRule
     pipeline_id: int | None
     pipeline_label: str
+    incident_key: str | None
     since: dt.datetime
     summary: str
     acknowledged_by: str
@@ -93,6 +95,7 @@ def firing_alerts(
             rule=alert.rule,
             pipeline_id=alert.pipeline_id,
             pipeline_label=alert.subject_label,
+            incident_key=alert.incident_key,
             since=alert.fired_at,
             summary=alert.summary,
             acknowledged_by=alert.acknowledged_by.get_username() if alert.acknowledged_by else "",
@@ -107,7 +110,8 @@ def firing_alerts(
 
 def history(*, rule: AlertRule | None = None, pipeline: Pipeline | None = None) -> QuerySet:
     """The transitions and actions of a rule or of a pipeline, newest first."""
-    events = AlertEvent.objects.select_related("rule", "actor", "pipeline__client")
+    # The alert too: an event about an incident links to it by the alert's subject.
+    events = AlertEvent.objects.select_related("rule", "actor", "pipeline__client", "alert")
     if rule is not None:
         events = events.filter(rule=rule)
     if pipeline is not None:

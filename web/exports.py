@@ -141,6 +141,7 @@ def error_signatures(query: QueryDict) -> Export:
 FIRING_ALERT_HEADER = (
     "alert_id", "severity", "rule_id", "rule", "client", "pipeline_id", "pipeline", "summary",
     "firing_since", "acknowledged_by", "acknowledged_at", "silenced_until", "undelivered",
+    "incident_key",
 )  # fmt: skip
 
 
@@ -163,6 +164,7 @@ def firing_alerts(query: QueryDict) -> Export:
             a.acknowledged_at,
             a.silenced_until,
             a.undelivered,
+            a.incident_key or "",
         )  # fmt: skip
         for a in alert_selectors.firing_alerts(pipeline=pipeline)
     ]
@@ -179,6 +181,7 @@ HISTORY_COLUMNS = {
     "pipeline_id": "pipeline_id",
     "subject": "subject_label",
     "alert_id": "alert_id",
+    "subject_key": "alert__subject_key",
     "actor": "actor__username",
     "note": "note",
 }

@@ -3,7 +3,8 @@ server with seeded data, loads the overview, a pipeline page and the flaky ranki
 expected text and saves screenshots: under test-artifacts/ (not committed), or under the
 folder named by CHM_SCREENSHOT_DIR. The data: a small factory-built history, or with
 CHM_BROWSER_DEMO_DATA=1 the committed demo data set (data/synthetic/v1.1, ingested through the
-ingestion service), which `make screenshots` uses for the README's docs/img/."""
+ingestion service), which `make screenshots` uses for the README's docs/img/. On its own small
+data, an operator acknowledges an incident alert on the firing-alerts page."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ import pytest
 from django.utils import timezone
 
 from runs.models import RunStatus
-from tests.browser.conftest import SCREENSHOTS, create_viewer, ingest_demo_data, log_in
+from tests.browser.conftest import (
+    PASSWORD,
+    SCREENSHOTS,
+    create_viewer,
+    ingest_demo_data,
+    log_in,
+)
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -171,3 +178,55 @@ def test_overview_pipeline_and_flaky_pages_in_a_real_browser(live_server, seeded
     page.goto(f"{live_server.url}/api/docs/")
     page.wait_for_selector(".swagger-ui .opblock")
     assert refused == [], "\n".join(refused)
+
+
+@pytest.fixture
+def incident_alert(django_user_model) -> str:
+    """An operator (who may acknowledge) and a rule firing for an incident of 4 pipelines;
+    answers the incident's key. Seeded before the browser starts: Playwright's event loop
+    leaves the test's own thread no ORM."""
+    from django.contrib.auth.models import Group
+
+    from alerts.evaluation import evaluate_alerts
+    from alerts.models import AlertState, RuleKind
+    from chm_project.roles import OPERATORS
+
+    operator = django_user_model.objects.create_user("oncall", password=PASSWORD, is_staff=True)
+    operator.groups.add(Group.objects.get(name=OPERATORS))
+    now = timezone.now().replace(microsecond=0)
+    clients = [ClientFactory(slug=slug) for slug in ("acme", "globex")]
+    for index in range(4):
+        RunFactory(
+            pipeline=PipelineFactory(client=clients[index % 2], slug=f"load-{index}"),
+            status=RunStatus.FAILED,
+            started_at=now - dt.timedelta(minutes=60 - index),
+            error_message=f"permission denied for schema analytics (host db-{index})",
+        )
+    AlertRuleFactory(client=clients[0], name="Shared outage", kind=RuleKind.INCIDENT, threshold=3)
+    evaluate_alerts(now=now, deliver=False)
+    return AlertState.objects.get(rule__name="Shared outage").incident_key
+
+
+def test_an_operator_acknowledges_an_incident_alert_in_a_real_browser(
+    live_server, incident_alert, browser
+):
+    """The firing-alerts page: an incident alert links its incident; an operator acknowledges
+    it through its form, and the page then says who did (after a reload too)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, live_server, "/alerts/")
+    row = page.locator("#firing-alerts tbody tr", has_text="Shared outage")
+    assert "not acknowledged" in row.inner_text()
+    link = row.get_by_role("link", name="permission denied for schema analytics")
+    assert link.get_attribute("href") == f"/incidents/{incident_alert}/"
+
+    row.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_url(f"{live_server.url}/alerts/")
+    page.reload()
+    row = page.locator("#firing-alerts tbody tr", has_text="Shared outage")
+    assert "acknowledged by oncall" in row.inner_text()
+    assert "not acknowledged" not in row.inner_text()
+    assert row.get_by_role("button", name="Acknowledge").count() == 0
+    link.click()
+    page.wait_for_url(f"{live_server.url}/incidents/{incident_alert}/")
+    assert incident_alert in page.locator(".facts").inner_text()
+    assert page.locator("#pipelines tbody tr").count() == 4

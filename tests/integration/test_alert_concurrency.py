@@ -20,6 +20,7 @@ from alerts.models import (
     EventKind,
     Notification,
     NotificationStatus,
+    RuleKind,
 )
 from runs.models import RunStatus
 from tests.factories import AlertRuleFactory, ClientFactory, PipelineFactory, RunFactory
@@ -128,3 +129,49 @@ def test_two_evaluators_send_one_reminder_per_unacknowledged_alert(
     reminders = [p for p in webhook_receiver.accepted if p.get("reminder")]
     assert sorted(p["pipeline"]["id"] for p in reminders) == sorted(p.pk for p in pipelines)
     assert AlertEvent.objects.filter(kind=EventKind.REMINDED).count() == 3
+
+
+def test_two_evaluators_notify_an_incident_once_per_transition(webhook_receiver, fast_delivery):
+    clients = [ClientFactory(slug=f"client-{index}") for index in range(3)]
+    pipelines = [
+        PipelineFactory(client=client, slug=f"load-{index}")
+        for client in clients
+        for index in range(2)
+    ]
+    started = timezone.now() - dt.timedelta(hours=1)
+    for offset, pipeline in enumerate(pipelines):
+        RunFactory(
+            pipeline=pipeline,
+            status=RunStatus.FAILED,
+            started_at=started + dt.timedelta(minutes=offset),
+            error_message=f"permission denied for schema analytics (host db-{offset})",
+        )
+    rules = [
+        AlertRuleFactory(
+            client=client,
+            kind=RuleKind.INCIDENT,
+            threshold=6,
+            channel=Channel.WEBHOOK,
+            target=webhook_receiver.url,
+        )
+        for client in clients[:2]
+    ]
+
+    evaluate_at_once()
+
+    sent = Counter((p["rule"]["id"], p["state"]) for p in webhook_receiver.accepted)
+    assert sent == Counter({(rule.pk, "firing"): 1 for rule in rules})
+    assert {p["incident"]["pipelines"] for p in webhook_receiver.accepted} == {6}
+    assert AlertState.objects.count() == 2
+    assert AlertEvent.objects.filter(kind=EventKind.FIRED).count() == 2
+
+    for pipeline in pipelines:
+        RunFactory(pipeline=pipeline, status=RunStatus.SUCCESS, started_at=timezone.now())
+    evaluate_at_once()
+
+    sent = Counter((p["rule"]["id"], p["state"]) for p in webhook_receiver.accepted)
+    assert sent == Counter(
+        {(rule.pk, state): 1 for rule in rules for state in ("firing", "resolved")}
+    )
+    assert not AlertState.objects.open().exists()
+    assert AlertEvent.objects.filter(kind=EventKind.RESOLVED).count() == 2
