@@ -66,6 +66,32 @@ def _conflict(request: HttpRequest, exc: actions.ActionRefused) -> HttpResponse:
     return _refused(request, str(exc), status=404 if isinstance(exc, actions.NotFound) else 409)
 
 
+def _create(
+    request: HttpRequest,
+    form: SilenceForm | MaintenanceForm,
+    *,
+    permission: str,
+    forbidden: str,
+    action: Callable[..., object],
+    page: Callable[..., HttpResponse],
+    done: str,
+    back_to: str,
+) -> HttpResponse:
+    """A silence or a maintenance window from its posted form: the form's fields are the
+    action's arguments. A refusal goes back to the form, on the field it names."""
+    if not request.user.has_perm(permission):
+        return _refused(request, forbidden, status=403)
+    if not form.is_valid():
+        return page(request, form, status=400)
+    try:
+        action(**form.cleaned_data, user=request.user, at=timezone.now())
+    except actions.ActionRefused as exc:
+        form.add_error(exc.field, str(exc))
+        return page(request, form, status=400)
+    messages.success(request, done)
+    return _back(request, reverse(back_to))
+
+
 @staff_page
 def firing(request: HttpRequest) -> HttpResponse:
     alerts = alert_selectors.firing_alerts()
@@ -107,25 +133,16 @@ def _silence_page(request: HttpRequest, form: SilenceForm, *, status: int = 200)
 @staff_page
 def silences(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        if not request.user.has_perm(ADD_SILENCE):
-            return _refused(request, "Only operators may silence alerts.", status=403)
-        form = SilenceForm(request.POST)
-        if not form.is_valid():
-            return _silence_page(request, form, status=400)
-        try:
-            actions.silence(
-                rule=form.cleaned_data["rule"],
-                pipeline=form.cleaned_data["pipeline"],
-                until=form.cleaned_data["until"],
-                reason=form.cleaned_data["reason"],
-                user=request.user,
-                at=timezone.now(),
-            )
-        except actions.ActionRefused as exc:
-            form.add_error(exc.field, str(exc))
-            return _silence_page(request, form, status=400)
-        messages.success(request, "Silenced.")
-        return _back(request, reverse("alerts:silences"))
+        return _create(
+            request,
+            SilenceForm(request.POST),
+            permission=ADD_SILENCE,
+            forbidden="Only operators may silence alerts.",
+            action=actions.silence,
+            page=_silence_page,
+            done="Silenced.",
+            back_to="alerts:silences",
+        )
     initial = {
         "until": (timezone.now() + DEFAULT_SILENCE).replace(second=0, microsecond=0),
         "rule": request.GET.get("rule", ""),
@@ -163,26 +180,16 @@ def _maintenance_page(
 @staff_page
 def maintenance(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        if not request.user.has_perm(ADD_MAINTENANCE):
-            return _refused(request, "Only operators may schedule maintenance.", status=403)
-        form = MaintenanceForm(request.POST)
-        if not form.is_valid():
-            return _maintenance_page(request, form, status=400)
-        try:
-            actions.schedule_maintenance(
-                client=form.cleaned_data["client"],
-                pipeline=form.cleaned_data["pipeline"],
-                starts_at=form.cleaned_data["starts_at"],
-                ends_at=form.cleaned_data["ends_at"],
-                reason=form.cleaned_data["reason"],
-                user=request.user,
-                at=timezone.now(),
-            )
-        except actions.ActionRefused as exc:
-            form.add_error(exc.field, str(exc))
-            return _maintenance_page(request, form, status=400)
-        messages.success(request, "Maintenance window scheduled.")
-        return _back(request, reverse("alerts:maintenance"))
+        return _create(
+            request,
+            MaintenanceForm(request.POST),
+            permission=ADD_MAINTENANCE,
+            forbidden="Only operators may schedule maintenance.",
+            action=actions.schedule_maintenance,
+            page=_maintenance_page,
+            done="Maintenance window scheduled.",
+            back_to="alerts:maintenance",
+        )
     now = timezone.now().replace(second=0, microsecond=0)
     initial = {
         "starts_at": now,
