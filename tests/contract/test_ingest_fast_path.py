@@ -307,3 +307,29 @@ field_values = st.one_of(
 @given(st.dictionaries(st.sampled_from(FIELD_NAMES), field_values, max_size=8))
 def test_fast_validation_answers_as_the_serializer_on_generated_items(value):
     assert fast_ingest.validate(value) == serializer_answer(value)
+
+
+# --- Plans --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_fast_paths_prepared_statements_are_planned_at_every_execution(settings):
+    """A generic plan cached while runs_run was nearly empty would read every key by scanning a
+    whole index once the table has grown (runs/fast_ingest.py, CUSTOM_PLANS)."""
+    settings.CHM_INGEST_FAST_PATH = True
+    settings.DB_PREPARED_STATEMENTS = True
+    client = ClientFactory(slug="acme")
+    PipelineFactory(client=client, slug="etl")
+    ingest_runs(client=client, items=[item("first", start=40, finish=39.9)])  # plain path
+    for n in range(8):  # past the five executions after which PostgreSQL may go generic
+        hours = 30 - n
+        ingest_runs(client=client, items=[item(f"r{n}", start=hours, finish=hours - 0.1)])
+        ingest_runs(client=client, items=[item(f"r{n}", "failed", hours, hours - 0.1)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement, custom_plans, generic_plans FROM pg_prepared_statements"
+            " WHERE statement ILIKE '%%runs_run%%' OR statement ILIKE '%%runs_pipelinestate%%'"
+        )
+        plans = cursor.fetchall()
+    assert len(plans) >= 3  # the states' and the runs' locks, and the write
+    assert all(custom >= 8 and generic == 0 for _, custom, generic in plans), plans
