@@ -32,6 +32,7 @@ no pipeline of the client at all, or when a run appeared between the read and th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,6 +43,7 @@ from django.db import connection
 from django.utils import timezone
 from psycopg import errors as pg_errors
 from rest_framework.exceptions import ValidationError
+from rest_framework.fields import Field
 
 from inventory.models import Client
 from runs import limits, rollups
@@ -77,7 +79,7 @@ def validate(item: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]] | N
         return None, {"non_field_errors": [serializer.error_messages["null"]]}
     if not isinstance(item, Mapping):
         return None, {"non_field_errors": [serializer.error_messages["invalid"]]}
-    fields = serializer.fields
+    fields = _fields()
     errors: dict[str, list[str]] = {
         limits.printable(str(name)): ["Unknown field."] for name in item if name not in fields
     }
@@ -106,6 +108,13 @@ def validate(item: Any) -> tuple[dict[str, Any] | None, dict[str, list[str]] | N
             str(name): [str(message) for message in messages]
             for name, messages in exc.detail.items()
         }
+
+
+@functools.cache
+def _fields() -> dict[str, Field]:
+    """The serializer's fields as a plain dict: its own mapping goes through the abstract
+    Mapping methods on every lookup (a fifth of validation's time, measured with cProfile)."""
+    return dict(item_serializer().fields)
 
 
 # --- The statements -----------------------------------------------------------------------------

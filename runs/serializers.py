@@ -174,19 +174,27 @@ class MetadataField(serializers.Field):
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, Mapping):
             self.fail("invalid")
-        unstorable = limits.unstorable_text(data)
-        if unstorable:
-            self.fail("text", path=unstorable[0], problem=unstorable[1])
         try:
             # allow_nan=False: jsonb refuses NaN and Infinity.
             encoded = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+            size = len(encoded.encode())
         except (TypeError, ValueError, RecursionError):
+            # A text PostgreSQL cannot store is named first, whatever else is wrong.
+            self._fail_on_unstorable_text(data)
             self.fail("values")
-        size = len(encoded.encode())
+        # The encoding holds every string and key: without a NUL (which it writes as \u0000)
+        # and a lone surrogate (which made encode() fail above), no text needs a closer look.
+        if "\\u0000" in encoded:
+            self._fail_on_unstorable_text(data)
         limit = limits.max_metadata_bytes()
         if size > limit:
             self.fail("size", limit=limit)
         return dict(data)
+
+    def _fail_on_unstorable_text(self, data: Mapping[str, Any]) -> None:
+        unstorable = limits.unstorable_text(data)
+        if unstorable:
+            self.fail("text", path=unstorable[0], problem=unstorable[1])
 
     def to_representation(self, value: dict[str, Any]) -> dict[str, Any]:
         return value
