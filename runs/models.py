@@ -138,12 +138,12 @@ class Run(models.Model):
                 condition=Q(status=RunStatus.FAILED, failure_signature__isnull=False),
             ),
             # The recent failed runs across pipelines (incidents read a bounded window of them),
-            # with what the grouping needs for index-only reads.
+            # with what the grouping needs (id, pipeline, signature) for index-only reads.
             models.Index(
                 F("started_at"),
-                name="run_failed_started_incl",
+                name="run_failed_recent_incl",
                 condition=Q(status=RunStatus.FAILED),
-                include=["pipeline", "failure_signature"],
+                include=["id", "pipeline", "failure_signature"],
             ),
             # Runs still in progress (stuck and long-running checks).
             models.Index(

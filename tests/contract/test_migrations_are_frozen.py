@@ -80,6 +80,10 @@ FROZEN = {
         "runs",
         "0019_incidents_and_error_signatures",
     ): "ea1464fd765ea4060c9b45295bb1f26d03c86c24809a1d94bde074e713ad185f",
+    (
+        "runs",
+        "0020_incident_views_v2",
+    ): "ea943096ac8ae6fa2c27f0233e6bbaaf7d2016fc7e31fe34b61fac042de5b400",
 }
 
 

@@ -134,7 +134,7 @@ def test_an_interrupted_migration_resumes_where_it_stopped():
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_indexes WHERE tablename = 'runs_run'"
-            " AND indexname IN ('run_failed_signature', 'run_failed_started_incl')"
+            " AND indexname IN ('run_failed_signature', 'run_failed_recent_incl')"
         )
         assert cursor.fetchone() == (2,)
     run = RunFactory(status="failed", error_message=DENIED)

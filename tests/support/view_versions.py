@@ -28,13 +28,17 @@ def install_temporary_version(
     clock: dt.datetime | None = None,
     replacing: dict[str, str] | None = None,
 ) -> str:
-    """Version ``version`` of ``reporting.<name>`` as the temporary view ``<name>_v<version>``
+    """Version ``version`` of ``reporting.<name>`` (file ``<name>_v<version>.sql``, or
+    ``<name>.sql`` for a first version without a number) as the temporary view ``<name>_v<version>``
     (replaced if the session has one already); answers its name. With ``clock``, the view
     reads it as the time of the statement (runs placed exactly on a window's edge).
     ``replacing`` rewrites parts of the old text that read tables no longer there (each part
     must be found)."""
     temporary = f"{name}_v{version}"
-    definition = (SQL_DIR / f"{temporary}.sql").read_text()
+    path = SQL_DIR / f"{temporary}.sql"
+    if version == 1 and not path.exists():  # a view's first file may carry no version
+        path = SQL_DIR / f"{name}.sql"
+    definition = path.read_text()
     statement = next(
         (
             f"{verb} reporting.{name} "
