@@ -491,12 +491,10 @@ def derive(
     advanced: dict[int, StateValues] = {}
     stale = []
     for pipeline_id, pipeline_changes in by_pipeline.items():
-        state: StateValues | None = states[pipeline_id]
         # In the order of the runs: new runs reported in order then each advance the state.
-        for before, after in sorted(pipeline_changes, key=lambda change: change[1].order):
-            state = pipeline_state.advance(state, before, after)
-            if state is None:
-                break
+        state = pipeline_state.advance_all(
+            states[pipeline_id], sorted(pipeline_changes, key=lambda change: change[1].order)
+        )
         if state is None:
             stale.append(pipeline_id)
         else:

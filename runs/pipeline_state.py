@@ -29,6 +29,7 @@ import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DEFAULT_DB_ALIAS, connection
@@ -149,6 +150,28 @@ EMPTY = StateValues()
 def advance(state: StateValues, before: RunPoint | None, after: RunPoint) -> StateValues | None:
     """The state once one run was written: ``before`` as it was stored (None: a new run),
     ``after`` as it is now. None when the change cannot be applied to the state alone."""
+    return advance_all(state, [(before, after)])
+
+
+def advance_all(
+    state: StateValues, writes: Iterable[tuple[RunPoint | None, RunPoint]]
+) -> StateValues | None:
+    """The state once each of ``writes`` (``before`` and ``after`` as ``advance`` takes them)
+    was applied in turn; None as soon as one cannot be. The states in between are kept in one
+    namespace and never built: a batch of a thousand runs for a pipeline makes one state."""
+    draft = SimpleNamespace(**state.as_dict())
+    for before, after in writes:
+        changes = _changes(draft, before, after)
+        if changes is None:
+            return None
+        vars(draft).update(changes)
+    return StateValues(**vars(draft))
+
+
+def _changes(
+    state: StateValues | SimpleNamespace, before: RunPoint | None, after: RunPoint
+) -> dict[str, object] | None:
+    """What writing one run changes in ``state`` (a StateValues, or its fields), or None."""
     changes: dict[str, object] = {}
     if before is not None and before.id == state.last_run_id:
         if after.started_at != before.started_at:
@@ -181,7 +204,7 @@ def advance(state: StateValues, before: RunPoint | None, after: RunPoint) -> Sta
         ):
             return None  # it finished after a newer run did: it lands inside the history
         changes |= _newest_outcome(state, after)
-    return dataclasses.replace(state, **changes)
+    return changes
 
 
 def _latest(run: RunPoint) -> dict[str, object]:
@@ -195,7 +218,7 @@ def _latest(run: RunPoint) -> dict[str, object]:
     }
 
 
-def _newest_outcome(state: StateValues, run: RunPoint) -> dict[str, object]:
+def _newest_outcome(state: StateValues | SimpleNamespace, run: RunPoint) -> dict[str, object]:
     changes: dict[str, object] = {
         "last_outcome_id": run.id,
         "last_outcome_status": run.status,
@@ -220,7 +243,7 @@ def _newest_outcome(state: StateValues, run: RunPoint) -> dict[str, object]:
     return changes | _prepended(state, run)
 
 
-def _prepended(state: StateValues, run: RunPoint) -> dict[str, object]:
+def _prepended(state: StateValues | SimpleNamespace, run: RunPoint) -> dict[str, object]:
     """The recent-outcome arrays with ``run`` in front: the running totals of the runs behind
     it all move up by its own count (the oldest falls off past RECENT_OUTCOMES)."""
     failed = int(run.status == RunStatus.FAILED)

@@ -13,7 +13,14 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runs.pipeline_state import EMPTY, RECENT_OUTCOMES, RunPoint, StateValues, advance
+from runs.pipeline_state import (
+    EMPTY,
+    RECENT_OUTCOMES,
+    RunPoint,
+    StateValues,
+    advance,
+    advance_all,
+)
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 STATUSES = ("queued", "running", "success", "failed", "failed", "canceled", "skipped")
@@ -126,6 +133,22 @@ def replay(history: list[tuple[RunPoint | None, RunPoint]]) -> tuple[StateValues
 @given(history=writes())
 def test_advancing_write_by_write_gives_the_state_of_the_whole_history(history):
     replay(history)
+
+
+@settings(max_examples=300, deadline=None)
+@given(history=writes(), split=st.integers(0, 60))
+def test_advancing_many_writes_at_once_is_advancing_them_one_by_one(history, split):
+    # From a state some writes in, as a batch finds it.
+    state, runs = EMPTY, {}
+    for before, after in history[:split]:
+        runs[after.id] = after
+        state = advance(state, before, after) or state_of(list(runs.values()))
+    one_by_one: StateValues | None = state
+    for before, after in history[split:]:
+        one_by_one = advance(one_by_one, before, after)
+        if one_by_one is None:
+            break
+    assert advance_all(state, history[split:]) == one_by_one
 
 
 @settings(max_examples=200, deadline=None)
