@@ -124,11 +124,11 @@ DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 10_000)
 DB_LOCK_TIMEOUT_MS = env_int("DB_LOCK_TIMEOUT_MS", 3_000)
 # The ingestion fast path's statements are sent as prepared statements (runs/fast_ingest.py):
 # PostgreSQL parses them once per connection instead of on every request, and plans them at
-# each execution (a plan kept for the connection's life goes stale as runs_run grows). psycopg prepares nothing
-# while prepare_threshold is None, which is Django's default; the ORM's client-side binding never
-# prepares whatever the threshold, so only the statements that ask for it are affected. Turn it
-# off behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode
-# before 1.21).
+# each execution (a plan kept for the connection's life goes stale as runs_run grows). psycopg
+# prepares nothing while prepare_threshold is None, which is Django's default; the ORM's
+# client-side binding never prepares whatever the threshold, so only the statements that ask
+# for it are affected. Turn it off behind a pooler that cannot keep prepared statements
+# (PgBouncer in transaction mode before 1.21).
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 
 
