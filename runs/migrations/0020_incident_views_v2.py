@@ -1,10 +1,10 @@
 """Q11 incident views, version 2: the same rows and values as version 1, for less work per read
 (runs/sql/views/q11_incident_pipelines_v2.sql, q11_incidents_v2.sql).
 
-The recent failed runs are read from one partial index alone: ``run_failed_recent_incl``
-replaces ``run_failed_started_incl`` with the run id included beside the pipeline and the
-signature (the grouping orders failures by start and id), so that the views visit no heap page
-for them. The new index is built first, then the views are replaced in place (same columns:
+The recent failed runs are read through one partial index that holds all the grouping needs:
+``run_failed_recent_incl`` replaces ``run_failed_started_incl`` with the run id included beside
+the pipeline and the signature (the grouping orders failures by start and id), so that the
+views read them with an index-only scan. The new index is built first, then the views are replaced in place (same columns:
 the reporting role keeps its grants), then the old index is dropped. Both index steps run
 CONCURRENTLY, so writers carry on meanwhile, and the migration is not atomic; as in 0018, a
 build interrupted halfway leaves an invalid index that ``IF NOT EXISTS`` skips: drop it

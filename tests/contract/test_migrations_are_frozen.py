@@ -83,7 +83,7 @@ FROZEN = {
     (
         "runs",
         "0020_incident_views_v2",
-    ): "ea943096ac8ae6fa2c27f0233e6bbaaf7d2016fc7e31fe34b61fac042de5b400",
+    ): "2fd41e3219b8228f8fdc2219eddd1c750d018f397c609aa532a950e19ac73a1f",
 }
 
 

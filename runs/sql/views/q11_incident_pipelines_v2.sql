@@ -1,10 +1,11 @@
 -- Q11 incidents per pipeline, version 2: the same rows and values as version 1
 -- (runs/sql/views/q11_incident_pipelines.sql describes how failures group into incidents), for
--- less work per read. The recent failed runs are read from the index run_failed_recent_incl
--- alone (start, id, pipeline, signature: an index-only scan, no heap page visited), and the
--- error message is no longer carried through the grouping: each row reads its last failure's
--- message by run id at the end, and a query that does not select last_error
--- (reporting.q11_incidents) reads no message at all.
+-- less work per read. The recent failed runs are read through the index run_failed_recent_incl,
+-- which holds every column the grouping needs (start, id, pipeline, signature): an index-only
+-- scan, with no heap page visited once vacuum has marked them all-visible. The error message
+-- is no longer carried through the grouping: each row reads its last failure's message by run
+-- id at the end, and a query that does not select last_error (reporting.q11_incidents) reads
+-- no message at all.
 CREATE OR REPLACE VIEW reporting.q11_incident_pipelines AS
 WITH recent AS (
     SELECT r.id AS run_id, r.pipeline_id, r.failure_signature, r.started_at,
