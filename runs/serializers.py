@@ -159,6 +159,11 @@ class ErrorMessageField(serializers.Field):
         return value
 
 
+# Metadata as jsonb will hold it, measured in bytes. allow_nan=False: jsonb refuses NaN and
+# Infinity. One encoder for every item: json.dumps builds a new one per call when given options.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class MetadataField(serializers.Field):
     """A JSON object that PostgreSQL's jsonb can hold, at most ``limits.max_metadata_bytes()``
@@ -175,8 +180,7 @@ class MetadataField(serializers.Field):
         if not isinstance(data, Mapping):
             self.fail("invalid")
         try:
-            # allow_nan=False: jsonb refuses NaN and Infinity.
-            encoded = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+            encoded = _COMPACT_JSON.encode(data)
             size = len(encoded.encode())
         except (TypeError, ValueError, RecursionError):
             # A text PostgreSQL cannot store is named first, whatever else is wrong.
