@@ -71,19 +71,20 @@ def history(clock) -> None:
         fail(pipeline, edge + HOUR, "Out of memory: Killed process 4242 (python)")
 
 
+def incidents_reading(pipelines_view: str, version: int) -> str:
+    """Version ``version`` of q11_incidents as a temporary view over ``pipelines_view``."""
+    return install_temporary_version(
+        "q11_incidents",
+        version,
+        replacing={"FROM reporting.q11_incident_pipelines i": f"FROM {pipelines_view} i"},
+    )
+
+
 def test_version_2_answers_as_version_1_on_the_same_clock(clock, history):
     pipelines_v1 = install_temporary_version("q11_incident_pipelines", 1, clock=clock)
     pipelines_v2 = install_temporary_version("q11_incident_pipelines", 2, clock=clock)
-    incidents_v1 = install_temporary_version(
-        "q11_incidents",
-        1,
-        replacing={"FROM reporting.q11_incident_pipelines i": f"FROM {pipelines_v1} i"},
-    )
-    incidents_v2 = install_temporary_version(
-        "q11_incidents",
-        2,
-        replacing={"FROM reporting.q11_incident_pipelines i": f"FROM {pipelines_v2} i"},
-    )
+    incidents_v1 = incidents_reading(pipelines_v1, 1)
+    incidents_v2 = incidents_reading(pipelines_v2, 2)
 
     assert differences(pipelines_v1, pipelines_v2) == []
     assert differences(incidents_v1, incidents_v2) == []
@@ -100,11 +101,7 @@ def test_version_2_answers_as_version_1_on_the_same_clock(clock, history):
 
 def test_the_installed_views_answer_as_version_1(history):
     pipelines_v1 = install_temporary_version("q11_incident_pipelines", 1)
-    incidents_v1 = install_temporary_version(
-        "q11_incidents",
-        1,
-        replacing={"FROM reporting.q11_incident_pipelines i": f"FROM {pipelines_v1} i"},
-    )
+    incidents_v1 = incidents_reading(pipelines_v1, 1)
     # One statement reads both, so both see the same statement_timestamp().
     assert differences("reporting.q11_incident_pipelines", pipelines_v1) == []
     assert differences("reporting.q11_incidents", incidents_v1) == []
